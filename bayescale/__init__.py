@@ -37,7 +37,25 @@ _LAZY: dict[str, str] = {
     "load_fit": "bayescale.modeling.fit",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "Fit",
+    "ModelSpec",
+    "Prior",
+    "ScalingModel",
+    "__version__",
+    "concat_runs",
+    "dataset_path",
+    "get_data_home",
+    "get_law",
+    "laws",
+    "list_datasets",
+    "load_dataset",
+    "load_fit",
+    "load_spec",
+    "read_runs",
+    "simulate_runs",
+    "validate_runs",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayescale import laws

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "BayescaleError",
     "ConventionError",
+    "ConvergenceWarning",
     "DatasetError",
     "FitFileError",
     "RunTableError",
@@ -38,3 +39,7 @@ class SpecError(BayescaleError, ValueError):
 
 class FitFileError(BayescaleError):
     """A saved fit cannot be read, or its provenance does not check out."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler's diagnostics (R-hat, ESS, divergences) say the posterior is not trustworthy."""

@@ -176,9 +176,7 @@ def validate_runs(
     out.attrs = dict(runs.attrs)
     for col in REQUIRED:
         out[col] = _numeric(out, col, source)
-        _check_bound(
-            out, col, out[col], bound=0.0, strict=True, allow_missing=False, source=source
-        )
+        _check_bound(out, col, out[col], bound=0.0, strict=True, allow_missing=False, source=source)
     # "tokens below 1" is meaningless even if positive
     if (out["tokens"] < 1).any():
         pos = int(np.flatnonzero((out["tokens"] < 1).to_numpy())[0])
@@ -234,8 +232,7 @@ def validate_runs(
         if out[g].isna().any():
             pos = int(np.flatnonzero(out[g].isna().to_numpy())[0])
             raise RunTableError(
-                f"{_prefix(source)}group column {g!r}, {_where(out, pos, source)}: "
-                "value is missing"
+                f"{_prefix(source)}group column {g!r}, {_where(out, pos, source)}: value is missing"
             )
         out[g] = out[g].astype(str)
 
@@ -274,7 +271,7 @@ def read_runs(
     loss_unit: LossUnit | None = None,
     group: str | Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Read a run table from CSV or parquet and validate it.
+    r"""Read a run table from CSV or parquet and validate it.
 
     Parameters
     ----------
@@ -294,7 +291,7 @@ def read_runs(
     >>> import tempfile, pathlib
     >>> from bayescale.data import read_runs
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "runs.csv"
-    >>> _ = p.write_text("params,tokens,loss\\n1e8,2e9,3.1\\n4e8,8e9,2.7\\n")
+    >>> _ = p.write_text("params,tokens,loss\n1e8,2e9,3.1\n4e8,8e9,2.7\n")
     >>> len(read_runs(p))
     2
     """

@@ -1,0 +1,1 @@
+"""Specs (priors as data) -> PyMC models -> fits."""

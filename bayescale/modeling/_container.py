@@ -1,0 +1,61 @@
+"""The one module that knows the results container is an :class:`xarray.DataTree`.
+
+Everything else asks here for the posterior as a Dataset, adds groups through here, and saves
+and opens fits through here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+__all__ = ["add_group", "get_group", "groups", "open_tree", "save_tree"]
+
+
+def groups(tree: xr.DataTree) -> list[str]:
+    """Names of the groups (child nodes) of a results tree."""
+    return list(tree.children)
+
+
+def get_group(tree: xr.DataTree, name: str) -> xr.Dataset:
+    """Return a group as a Dataset (raises KeyError when absent)."""
+    if name not in tree.children:
+        raise KeyError(name)
+    return tree[name].to_dataset()
+
+
+def add_group(tree: xr.DataTree, name: str, data: xr.Dataset) -> None:
+    """Add or replace a group."""
+    tree[name] = xr.DataTree(dataset=data)
+
+
+def make_tree(groups_: dict[str, xr.Dataset], attrs: dict[str, Any] | None = None) -> xr.DataTree:
+    """Build a results tree from named Datasets."""
+    tree = xr.DataTree.from_dict({f"/{k}": v for k, v in groups_.items()})
+    tree.attrs.update(attrs or {})
+    return tree
+
+
+def save_tree(tree: xr.DataTree, path: str | Path) -> Path:
+    """Write a tree to netCDF atomically (temporary file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        tree.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def open_tree(path: str | Path) -> xr.DataTree:
+    """Read a tree fully into memory (the file is closed afterwards)."""
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        return tree.load()

@@ -1,0 +1,373 @@
+"""Fit: a posterior with its spec, run table and provenance; summaries, diagnostics, save/load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayescale._version import __version__
+from bayescale.constants import DEFAULT_CI_PROB, SAMPLE_DIMS
+from bayescale.exceptions import ConvergenceWarning, FitFileError
+from bayescale.laws import Law, get_law
+from bayescale.modeling import _container
+from bayescale.modeling.build import ModelInfo
+from bayescale.modeling.spec import ModelSpec
+
+__all__ = ["Fit", "load_fit"]
+
+#: Thresholds of the convergence warning.
+RHAT_MAX = 1.01
+ESS_MIN = 400
+_FILE_FORMAT = "bayescale-fit-1"
+
+
+def _runs_digest(runs: pd.DataFrame) -> str:
+    text = runs.to_csv(index=False, float_format="%.17g")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _runs_to_dataset(runs: pd.DataFrame, run_ids: tuple[str, ...]) -> xr.Dataset:
+    data: dict[str, Any] = {}
+    for col in runs.columns:
+        values = runs[col].to_numpy()
+        if runs[col].dtype == bool:
+            values = values.astype("int8")
+        elif not np.issubdtype(values.dtype, np.number):
+            values = np.array([str(v) for v in values], dtype=object)
+        data[col] = ("run", values)
+    ds = xr.Dataset(data, coords={"run": list(run_ids)})
+    ds.attrs["bool_columns"] = json.dumps([c for c in runs.columns if runs[c].dtype == bool])
+    ds.attrs["column_order"] = json.dumps([str(c) for c in runs.columns])
+    return ds
+
+
+def _dataset_to_runs(ds: xr.Dataset, attrs: dict[str, Any]) -> pd.DataFrame:
+    order = json.loads(ds.attrs.get("column_order", "[]")) or list(ds.data_vars)
+    bools = set(json.loads(ds.attrs.get("bool_columns", "[]")))
+    frame = pd.DataFrame({c: ds[c].values for c in order})
+    for c in order:
+        if c in bools:
+            frame[c] = frame[c].astype(bool)
+        elif frame[c].dtype == object:
+            frame[c] = frame[c].astype(str).astype(object)
+    frame.attrs = attrs
+    return frame
+
+
+class Fit:
+    """A fitted scaling-law model.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        The spec the model was built from.
+    runs : pandas.DataFrame
+        The run table that was fitted (outliers excluded).
+    info : ModelInfo
+        Reference scales and grouping decided by the model builder.
+    tree : xarray.DataTree
+        The results: ``posterior``, ``sample_stats``, ``log_likelihood``, ``observed_data``
+        and ``fit_data`` groups.
+    """
+
+    def __init__(
+        self,
+        tree: xr.DataTree,
+        spec: ModelSpec,
+        runs: pd.DataFrame,
+        info: ModelInfo,
+    ) -> None:
+        self.tree = tree
+        self.spec = spec
+        self.runs = runs
+        self.info = info
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def sample(
+        cls,
+        spec: ModelSpec,
+        runs: pd.DataFrame,
+        *,
+        random_seed: int | None = None,
+        progressbar: bool = False,
+        cores: int | None = None,
+    ) -> Fit:
+        """Build the model of ``spec`` on validated ``runs``, sample it and wrap the result."""
+        import pymc as pm
+
+        from bayescale.modeling.build import build_model
+        from bayescale.modeling.sampling import resolve_sampler, run_nuts
+
+        model, info = build_model(spec, runs)
+        sampler = resolve_sampler(str(spec.sampler["sampler"]))
+        raw = run_nuts(
+            model,
+            cache_key=(spec.spec_id, info.groups, info.pooled),
+            draws=int(spec.sampler["draws"]),
+            tune=int(spec.sampler["tune"]),
+            chains=int(spec.sampler["chains"]),
+            target_accept=float(spec.sampler["target_accept"]),
+            sampler=sampler,
+            random_seed=random_seed,
+            progressbar=progressbar,
+            cores=cores or spec.sampler.get("cores"),
+        )
+        posterior = _container.get_group(raw, "posterior")
+        keep = [v for v in posterior.data_vars]
+        posterior = posterior[keep]
+        stats = _container.get_group(raw, "sample_stats")
+        tree = _container.make_tree({"posterior": posterior, "sample_stats": stats})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            pm.compute_log_likelihood(tree, model=model, progressbar=False)
+        obs = xr.Dataset(
+            {"log_loss": ("run", np.log(runs["loss"].to_numpy(dtype=float)))},
+            coords={"run": list(info.run_ids)},
+        )
+        _container.add_group(tree, "observed_data", obs)
+        attrs = {
+            "sampler": sampler,
+            "random_seed": "" if random_seed is None else str(random_seed),
+        }
+        fit = cls(tree, spec, runs, info)
+        fit._set_attrs(extra=attrs)
+        fit.check_convergence()
+        return fit
+
+    def _set_attrs(self, extra: dict[str, str] | None = None) -> None:
+        attrs = self.tree.attrs
+        attrs.update(extra or {})
+        attrs["file_format"] = _FILE_FORMAT
+        attrs["bayescale_version"] = __version__
+        attrs["spec"] = self.spec.to_json()
+        attrs["spec_id"] = self.spec.spec_id
+        attrs["law"] = self.spec.law
+        attrs["info"] = json.dumps(asdict(self.info))
+        attrs["dataset"] = str(self.runs.attrs.get("dataset", ""))
+        attrs["dataset_sha256"] = str(self.runs.attrs.get("sha256", ""))
+        attrs["source"] = str(self.runs.attrs.get("source", ""))
+        attrs["params_kind"] = str(self.runs.attrs.get("params_kind", ""))
+        attrs["loss_unit"] = str(self.runs.attrs.get("loss_unit", ""))
+        attrs["outliers_excluded"] = int(self.runs.attrs.get("outliers_excluded", 0))
+        attrs["runs_sha256"] = _runs_digest(self.runs)
+        attrs.setdefault("created_utc", datetime.now(UTC).isoformat(timespec="seconds"))
+
+    # ----------------------------------------------------------------- accessors
+    @property
+    def law(self) -> Law:
+        """The fitted law."""
+        return get_law(self.spec.law)
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """Posterior draws as a Dataset with dims ``chain``, ``draw`` (and the group dim)."""
+        return _container.get_group(self.tree, "posterior")
+
+    @property
+    def sample_stats(self) -> xr.Dataset:
+        """Sampler statistics (``diverging``, ...)."""
+        return _container.get_group(self.tree, "sample_stats")
+
+    @property
+    def group(self) -> str | None:
+        """The pooling group column, if any."""
+        return self.info.group
+
+    def param_names(self) -> list[str]:
+        """Variables reported by :meth:`summary`: the law's parameters, then the noise scale."""
+        names = list(self.law.params) + ["sigma"]
+        for p in self.info.pooled:
+            names += [f"{p}_pop", f"{p}_tau"]
+        return [n for n in names if n in self.posterior]
+
+    # ----------------------------------------------------------------- diagnostics
+    def diagnostics(self) -> dict[str, float]:
+        """Worst R-hat, smallest bulk and tail ESS, and the number of divergences."""
+        table = self.summary()
+        div = self.sample_stats.get("diverging")
+        return {
+            "r_hat_max": float(table["r_hat"].max()),
+            "ess_bulk_min": float(table["ess_bulk"].min()),
+            "ess_tail_min": float(table["ess_tail"].min()),
+            "divergences": int(div.sum()) if div is not None else 0,
+            "draws": int(self.posterior.sizes["draw"]),
+            "chains": int(self.posterior.sizes["chain"]),
+        }
+
+    def check_convergence(self, *, warn: bool = True) -> list[str]:
+        """Return (and by default warn about) every convergence problem found."""
+        d = self.diagnostics()
+        problems = []
+        if d["r_hat_max"] > RHAT_MAX:
+            problems.append(f"R-hat up to {d['r_hat_max']:.3f} (> {RHAT_MAX})")
+        if d["ess_bulk_min"] < ESS_MIN:
+            problems.append(f"bulk ESS as low as {d['ess_bulk_min']:.0f} (< {ESS_MIN})")
+        if d["ess_tail_min"] < ESS_MIN:
+            problems.append(f"tail ESS as low as {d['ess_tail_min']:.0f} (< {ESS_MIN})")
+        if d["divergences"]:
+            problems.append(f"{d['divergences']} divergent transition(s)")
+        if problems and warn:
+            warnings.warn(
+                "the posterior may not be trustworthy: "
+                + "; ".join(problems)
+                + ". Sample longer, raise target_accept or revisit the priors.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return problems
+
+    def summary(
+        self, *, ci_prob: float = DEFAULT_CI_PROB, var_names: list[str] | None = None
+    ) -> pd.DataFrame:
+        """Tidy posterior summary: median, equal-tailed interval, mean, sd, R-hat, ESS.
+
+        Group-level values are rows named ``name[group]``.
+
+        Parameters
+        ----------
+        ci_prob : float, default 0.9
+            Mass of the equal-tailed interval (columns ``lower`` and ``upper``).
+        var_names : list of str, optional
+            Variables to include (default :meth:`param_names`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per scalar quantity.
+        """
+        import arviz_stats as azs
+
+        names = var_names or self.param_names()
+        post = self.posterior[names]
+        lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+        q = post.quantile([lo, 0.5, hi], dim=list(SAMPLE_DIMS))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rhat = azs.rhat(post, sample_dims=list(SAMPLE_DIMS))
+            ess_b = azs.ess(post, sample_dims=list(SAMPLE_DIMS), method="bulk")
+            ess_t = azs.ess(post, sample_dims=list(SAMPLE_DIMS), method="tail")
+        mean = post.mean(dim=list(SAMPLE_DIMS))
+        sd = post.std(dim=list(SAMPLE_DIMS))
+        rows = []
+        for name in names:
+            extra_dims = [d for d in post[name].dims if d not in SAMPLE_DIMS]
+            labels: list[tuple[str, dict[str, Any]]] = [(name, {})]
+            if extra_dims:
+                dim = extra_dims[0]
+                labels = [(f"{name}[{v}]", {dim: v}) for v in post[name][dim].values]
+            for label, sel in labels:
+
+                def get(ds: xr.Dataset, _n: str = name, _s: dict[str, Any] = sel) -> float:
+                    return float(ds[_n].sel(_s).values)
+
+                rows.append(
+                    {
+                        "param": label,
+                        "median": float(q[name].sel(sel).sel(quantile=0.5).values),
+                        "lower": float(q[name].sel(sel).sel(quantile=lo).values),
+                        "upper": float(q[name].sel(sel).sel(quantile=hi).values),
+                        "mean": get(mean),
+                        "sd": get(sd),
+                        "r_hat": get(rhat),
+                        "ess_bulk": get(ess_b),
+                        "ess_tail": get(ess_t),
+                    }
+                )
+        table = pd.DataFrame(rows).set_index("param")
+        table.attrs["ci_prob"] = ci_prob
+        return table
+
+    # ----------------------------------------------------------------- analysis
+    def predict(self, **kwargs: Any) -> Any:
+        """Loss bands at new points; see :func:`bayescale.analysis.predict.predict`."""
+        from bayescale.analysis.predict import predict
+
+        return predict(self, **kwargs)
+
+    def allocate(self, **kwargs: Any) -> Any:
+        """Compute-optimal allocations; see :func:`bayescale.analysis.allocate.allocate`."""
+        from bayescale.analysis.allocate import allocate
+
+        return allocate(self, **kwargs)
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the fit, with its spec, run table and provenance, to netCDF (atomically)."""
+        tree = self.tree.copy()
+        _container.add_group(tree, "fit_data", _runs_to_dataset(self.runs, self.info.run_ids))
+        return _container.save_tree(tree, path)
+
+    def __repr__(self) -> str:
+        p = self.posterior
+        return (
+            f"Fit(law={self.spec.law!r}, runs={len(self.runs)}, chains={p.sizes['chain']}, "
+            f"draws={p.sizes['draw']})"
+        )
+
+
+def load_fit(path: str | Path) -> Fit:
+    """Load a saved fit, checking its format, version, spec id and run-table checksum.
+
+    Raises
+    ------
+    FitFileError
+        When the file is missing, unreadable, not a bayescale fit, from an incompatible
+        version, or its contents do not match their recorded checksums.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FitFileError(f"{path}: no such fit file")
+    try:
+        tree = _container.open_tree(path)
+    except Exception as exc:  # any reader failure means a corrupt or foreign file
+        raise FitFileError(f"{path}: cannot be read as a fit file ({type(exc).__name__})") from None
+    attrs = dict(tree.attrs)
+    if attrs.get("file_format") != _FILE_FORMAT:
+        raise FitFileError(f"{path}: not a bayescale fit file")
+    major = str(attrs.get("bayescale_version", "")).split(".")[0]
+    if major != __version__.split(".")[0]:
+        raise FitFileError(
+            f"{path}: written by bayescale {attrs.get('bayescale_version')}, "
+            f"incompatible with {__version__}"
+        )
+    for group in ("posterior", "sample_stats", "fit_data"):
+        if group not in _container.groups(tree):
+            raise FitFileError(f"{path}: the {group!r} group is missing")
+    try:
+        spec = ModelSpec.from_dict(json.loads(attrs["spec"]))
+    except Exception as exc:
+        raise FitFileError(f"{path}: the stored spec is unreadable ({exc})") from None
+    if spec.spec_id != attrs.get("spec_id"):
+        raise FitFileError(f"{path}: the stored spec does not match its id {attrs.get('spec_id')}")
+    info_raw = json.loads(attrs["info"])
+    info = ModelInfo(
+        law=info_raw["law"],
+        scales={k: float(v) for k, v in info_raw["scales"].items()},
+        group=info_raw["group"],
+        groups=tuple(info_raw["groups"]),
+        pooled=tuple(info_raw["pooled"]),
+        run_ids=tuple(info_raw["run_ids"]),
+    )
+    run_attrs = {
+        "params_kind": attrs.get("params_kind"),
+        "loss_unit": attrs.get("loss_unit"),
+        "source": attrs.get("source"),
+        "dataset": attrs.get("dataset"),
+        "sha256": attrs.get("dataset_sha256"),
+        "outliers_excluded": int(attrs.get("outliers_excluded", 0)),
+    }
+    runs = _dataset_to_runs(_container.get_group(tree, "fit_data"), run_attrs)
+    if _runs_digest(runs) != attrs.get("runs_sha256"):
+        raise FitFileError(f"{path}: the stored run table does not match its checksum")
+    del tree["fit_data"]
+    return Fit(tree, spec, runs, info)

@@ -1,0 +1,125 @@
+"""ScalingModel: configure a spec, then ``fit(runs)`` samples and returns a :class:`Fit`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+
+from bayescale.data.schema import validate_runs
+from bayescale.exceptions import RunTableError
+from bayescale.modeling.spec import Likelihood, ModelSpec, Prior, load_spec
+
+__all__ = ["ScalingModel"]
+
+log = logging.getLogger("bayescale")
+
+
+class ScalingModel:
+    """A Bayesian scaling-law model. Constructing it configures; :meth:`fit` samples.
+
+    Parameters
+    ----------
+    spec : ModelSpec or str, optional
+        A spec object, a bundled spec name or a TOML path. Defaults to the spec named by
+        ``law`` (or ``"chinchilla"``).
+    law : str, optional
+        Shortcut for ``spec=load_spec(law)``.
+    group : str, optional
+        Group column for partial pooling (overrides the spec's pooling group).
+    pooled : tuple of str, optional
+        Which parameters vary by group (default: the spec's, else E and the exponents).
+    priors : mapping, optional
+        Priors replacing the spec's, by parameter name (user > spec).
+    likelihood : {"StudentT", "Normal"}, optional
+        Observation model on log loss.
+
+    Examples
+    --------
+    >>> import bayescale as bs
+    >>> model = bs.ScalingModel(law="chinchilla", priors={"alpha": {"dist": "Normal",
+    ...                                                            "mu": 0.3, "sigma": 0.1}})
+    >>> model.spec.priors["alpha"].kwargs["mu"]
+    0.3
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec | str | None = None,
+        *,
+        law: str | None = None,
+        group: str | None = None,
+        pooled: tuple[str, ...] | None = None,
+        priors: Mapping[str, Prior | Mapping[str, Any]] | None = None,
+        likelihood: str | None = None,
+    ) -> None:
+        if spec is None:
+            spec = law or "chinchilla"
+        if isinstance(spec, str):
+            spec = load_spec(spec)
+        if law is not None and spec.law != law:
+            spec = load_spec(law) if spec.name == "chinchilla" else spec
+        if priors:
+            spec = spec.with_priors(priors)
+        if group is not None:
+            spec = spec.with_pooling(group, pooled)
+        if likelihood is not None:
+            spec = replace(spec, likelihood=replace(spec.likelihood, dist=likelihood))
+            Likelihood.__post_init__(spec.likelihood)
+        self.spec: ModelSpec = spec
+
+    def __repr__(self) -> str:
+        return f"ScalingModel(spec={self.spec.name!r}, law={self.spec.law!r})"
+
+    def prepare(self, runs: pd.DataFrame, *, exclude_outliers: bool = True) -> pd.DataFrame:
+        """Validate ``runs`` and drop flagged outliers (logged, never silent)."""
+        group = self.spec.pooling.group if self.spec.pooling else None
+        runs = validate_runs(runs, group=group)
+        if exclude_outliers and runs["outlier"].any():
+            n = int(runs["outlier"].sum())
+            log.info("excluding %d run(s) flagged as outliers", n)
+            attrs = dict(runs.attrs)
+            runs = runs.loc[~runs["outlier"]].copy()
+            runs.attrs = attrs
+            runs.attrs["outliers_excluded"] = n
+        if len(runs) < 3:
+            raise RunTableError(f"need at least 3 runs to fit, got {len(runs)}")
+        return runs
+
+    def build(self, runs: pd.DataFrame, *, exclude_outliers: bool = True) -> Any:
+        """Build (but do not sample) the PyMC model on ``runs``."""
+        from bayescale.modeling.build import build_model
+
+        model, _ = build_model(self.spec, self.prepare(runs, exclude_outliers=exclude_outliers))
+        return model
+
+    def fit(
+        self,
+        runs: pd.DataFrame,
+        *,
+        draws: int | None = None,
+        tune: int | None = None,
+        chains: int | None = None,
+        target_accept: float | None = None,
+        sampler: str | None = None,
+        random_seed: int | None = None,
+        progressbar: bool = False,
+        exclude_outliers: bool = True,
+        cores: int | None = None,
+    ) -> Any:
+        """Sample the posterior on ``runs`` and return a :class:`~bayescale.modeling.fit.Fit`.
+
+        Sampler settings default to the spec's ``[sampler]`` table.
+        """
+        from bayescale.modeling.fit import Fit
+
+        spec = self.spec.with_sampler(
+            draws=draws, tune=tune, chains=chains, target_accept=target_accept, sampler=sampler
+        )
+        prepared = self.prepare(runs, exclude_outliers=exclude_outliers)
+        return Fit.sample(
+            spec, prepared, random_seed=random_seed, progressbar=progressbar, cores=cores
+        )

@@ -1,0 +1,326 @@
+"""Model specs: a law, priors as data, the likelihood, optional pooling and sampler defaults.
+
+Specs live as TOML files in the top-level ``models/`` folder; a spec never names a Python
+import path. Every prior is a PyMC distribution name plus keyword arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from bayescale._paths import resource_dir
+from bayescale.exceptions import SpecError
+from bayescale.laws import get_law
+
+__all__ = ["Likelihood", "ModelSpec", "Pooling", "Prior", "list_specs", "load_spec"]
+
+#: Distributions a prior may name, with the keyword arguments each accepts.
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "Normal": ("mu", "sigma"),
+    "LogNormal": ("mu", "sigma"),
+    "HalfNormal": ("sigma",),
+    "TruncatedNormal": ("mu", "sigma", "lower", "upper"),
+    "Beta": ("alpha", "beta"),
+    "Gamma": ("alpha", "beta"),
+    "Exponential": ("lam",),
+    "Uniform": ("lower", "upper"),
+    "StudentT": ("nu", "mu", "sigma"),
+    "HalfStudentT": ("nu", "sigma"),
+}
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution: a PyMC distribution name and its arguments.
+
+    Parameters
+    ----------
+    dist : str
+        Name of a PyMC distribution (see :data:`DISTRIBUTIONS`).
+    kwargs : mapping of str to float
+        Its arguments.
+    citation : str, optional
+        Where the centre of the prior comes from.
+
+    Examples
+    --------
+    >>> p = Prior("TruncatedNormal", {"mu": 0.34, "sigma": 0.1, "lower": 0.0})
+    >>> Prior.from_dict(p.to_dict()) == p
+    True
+    """
+
+    dist: str
+    kwargs: Mapping[str, float] = field(default_factory=dict)
+    citation: str = ""
+
+    def __post_init__(self) -> None:
+        allowed = DISTRIBUTIONS.get(self.dist)
+        if allowed is None:
+            close = difflib.get_close_matches(self.dist, DISTRIBUTIONS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError(f"unknown prior distribution {self.dist!r}{hint}")
+        for key, value in self.kwargs.items():
+            if key not in allowed:
+                raise SpecError(f"prior {self.dist} takes {', '.join(allowed)}, not {key!r}")
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise SpecError(f"prior {self.dist} argument {key!r} must be a finite number")
+        object.__setattr__(self, "kwargs", {k: float(v) for k, v in self.kwargs.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise as ``{"dist": ..., **kwargs, "citation": ...}``."""
+        out: dict[str, Any] = {"dist": self.dist, **self.kwargs}
+        if self.citation:
+            out["citation"] = self.citation
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Prior:
+        """Build a prior from the dict form used in spec files."""
+        if not isinstance(data, Mapping) or "dist" not in data:
+            raise SpecError(f"a prior needs a 'dist' entry, got {data!r}")
+        kwargs = {k: v for k, v in data.items() if k not in {"dist", "citation"}}
+        return cls(str(data["dist"]), kwargs, str(data.get("citation", "")))
+
+    def create(self, name: str, **extra: Any) -> Any:
+        """Create the PyMC random variable ``name`` in the current model context."""
+        import pymc as pm
+
+        return getattr(pm, self.dist)(name, **self.kwargs, **extra)
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """Observation model for log loss: Student-t (robust, default) or Normal.
+
+    ``sigma`` is the prior of the noise scale on log loss; ``nu`` the Student-t degrees of
+    freedom (fixed).
+    """
+
+    dist: str = "StudentT"
+    nu: float = 4.0
+    sigma: Prior = field(default_factory=lambda: Prior("HalfNormal", {"sigma": 0.1}))
+
+    def __post_init__(self) -> None:
+        if self.dist not in {"StudentT", "Normal"}:
+            raise SpecError(f"likelihood must be 'StudentT' or 'Normal', not {self.dist!r}")
+        if not self.nu > 0:
+            raise SpecError("likelihood nu must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for spec files."""
+        return {"dist": self.dist, "nu": self.nu, "sigma": self.sigma.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Likelihood:
+        """Build from the dict form used in spec files."""
+        sigma = data.get("sigma")
+        return cls(
+            dist=str(data.get("dist", "StudentT")),
+            nu=float(data.get("nu", 4.0)),
+            sigma=Prior.from_dict(sigma) if sigma is not None else Likelihood().sigma,
+        )
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """Partial pooling: which parameters vary by the values of a group column.
+
+    Group values are drawn around a population value on the log scale,
+    ``log θ_g = log θ + τ·z_g`` with ``z_g ~ Normal(0, 1)`` (non-centred), ``τ ~ HalfNormal(tau)``.
+    """
+
+    group: str
+    params: tuple[str, ...]
+    tau: float = 0.2
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for spec files."""
+        return {"group": self.group, "params": list(self.params), "tau": self.tau}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Pooling:
+        """Build from the dict form used in spec files."""
+        if "group" not in data or "params" not in data:
+            raise SpecError("[pooling] needs 'group' and 'params'")
+        return cls(str(data["group"]), tuple(data["params"]), float(data.get("tau", 0.2)))
+
+
+DEFAULT_SAMPLER: dict[str, Any] = {
+    "draws": 1000,
+    "tune": 1000,
+    "chains": 4,
+    "target_accept": 0.9,
+    "sampler": "auto",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A declarative model: law, priors, likelihood, optional pooling, sampler defaults.
+
+    Examples
+    --------
+    >>> spec = load_spec("chinchilla")
+    >>> spec.law, sorted(spec.priors)
+    ('chinchilla', ['A', 'B', 'E', 'alpha', 'beta'])
+    >>> spec.with_priors({"alpha": Prior("Normal", {"mu": 0.3, "sigma": 0.05})}).priors["alpha"].dist
+    'Normal'
+    """
+
+    name: str
+    law: str
+    priors: Mapping[str, Prior]
+    likelihood: Likelihood = field(default_factory=Likelihood)
+    pooling: Pooling | None = None
+    sampler: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        law = get_law(self.law)
+        missing = [p for p in law.params if p not in self.priors]
+        if missing:
+            raise SpecError(f"spec {self.name!r}: no prior for {', '.join(missing)}")
+        extra = [p for p in self.priors if p not in law.params]
+        if extra:
+            raise SpecError(
+                f"spec {self.name!r}: {', '.join(extra)} is not a parameter of law {self.law!r} "
+                f"({', '.join(law.params)})"
+            )
+        for p in law.prefactors:
+            if self.priors[p].dist != "LogNormal":
+                raise SpecError(
+                    f"spec {self.name!r}: prefactor {p!r} needs a LogNormal prior "
+                    "(it is sampled at the data's reference scale)"
+                )
+        if self.pooling is not None:
+            bad = [p for p in self.pooling.params if p not in law.params]
+            if bad:
+                raise SpecError(
+                    f"spec {self.name!r}: pooled {', '.join(bad)} not in law {self.law!r}"
+                )
+        unknown = set(self.sampler) - set(DEFAULT_SAMPLER) - {"cores"}
+        if unknown:
+            raise SpecError(f"spec {self.name!r}: unknown sampler option(s) {sorted(unknown)}")
+        object.__setattr__(self, "sampler", {**DEFAULT_SAMPLER, **self.sampler})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise to plain data (the TOML structure)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "law": self.law,
+            "description": self.description,
+            "priors": {k: v.to_dict() for k, v in self.priors.items()},
+            "likelihood": self.likelihood.to_dict(),
+            "sampler": dict(self.sampler),
+        }
+        if self.pooling is not None:
+            out["pooling"] = self.pooling.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        """Build a spec from plain data, with errors naming what is wrong."""
+        data = copy.deepcopy(dict(data))
+        for key in ("name", "law", "priors"):
+            if key not in data:
+                raise SpecError(f"spec is missing {key!r}")
+        known = {"name", "law", "description", "priors", "likelihood", "sampler", "pooling"}
+        unknown = set(data) - known
+        if unknown:
+            raise SpecError(f"spec has unknown section(s) {sorted(unknown)}")
+        return cls(
+            name=str(data["name"]),
+            law=str(data["law"]),
+            description=str(data.get("description", "")),
+            priors={str(k): Prior.from_dict(v) for k, v in data["priors"].items()},
+            likelihood=Likelihood.from_dict(data.get("likelihood", {})),
+            pooling=Pooling.from_dict(data["pooling"]) if data.get("pooling") else None,
+            sampler=dict(data.get("sampler", {})),
+        )
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys), stored in saved fits."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @property
+    def spec_id(self) -> str:
+        """First 16 hex digits of the SHA-256 of the canonical JSON."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def with_priors(self, priors: Mapping[str, Prior | Mapping[str, Any]]) -> ModelSpec:
+        """Return a copy with some priors replaced (user > spec)."""
+        merged = dict(self.priors)
+        for k, v in priors.items():
+            merged[k] = v if isinstance(v, Prior) else Prior.from_dict(v)
+        return replace(self, priors=merged)
+
+    def with_pooling(self, group: str | None, params: tuple[str, ...] | None = None) -> ModelSpec:
+        """Return a copy pooled over ``group`` (all non-prefactor exponents by default)."""
+        if group is None:
+            return replace(self, pooling=None)
+        law = get_law(self.law)
+        if params is None:
+            params = self.pooling.params if self.pooling else _default_pooled(law.params)
+        tau = self.pooling.tau if self.pooling else 0.2
+        return replace(self, pooling=Pooling(group, tuple(params), tau))
+
+    def with_sampler(self, **options: Any) -> ModelSpec:
+        """Return a copy with sampler options overridden (None values are ignored)."""
+        return replace(
+            self, sampler={**self.sampler, **{k: v for k, v in options.items() if v is not None}}
+        )
+
+
+def _default_pooled(params: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(p for p in params if p.startswith("alpha") or p.startswith("beta") or p == "E")
+
+
+def list_specs() -> list[str]:
+    """Names of the specs bundled in ``models/``.
+
+    Examples
+    --------
+    >>> "chinchilla" in list_specs()
+    True
+    """
+    return sorted(p.stem for p in resource_dir("models").glob("*.toml"))
+
+
+def load_spec(name_or_path: str | Path) -> ModelSpec:
+    """Load a spec by bundled name (``"chinchilla"``) or from a TOML file path.
+
+    Examples
+    --------
+    >>> load_spec("kaplan").law
+    'kaplan'
+    """
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        candidate = resource_dir("models") / f"{name_or_path}.toml"
+        if not candidate.exists():
+            names = list_specs()
+            close = difflib.get_close_matches(str(name_or_path), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError(
+                f"unknown spec {str(name_or_path)!r}{hint} (bundled: {', '.join(names)})"
+            )
+        path = candidate
+    if not path.exists():
+        raise SpecError(f"{path}: no such spec file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return ModelSpec.from_dict(data)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None

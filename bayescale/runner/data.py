@@ -1,0 +1,389 @@
+"""Corpora for the runner: token arrays, a content fingerprint and a counter-based sampler.
+
+Corpus specifications (strings, as in a sweep file):
+
+``stdlib`` (default)
+    Every ``*.py`` file of the running interpreter's standard library (``site-packages``
+    excluded), read as bytes in sorted path order and joined with NUL bytes. Offline, about
+    30 MB, code plus English comments and docstrings. Files go to validation when
+    ``int(sha1(relpath), 16) % 100 < 2``.
+``stdlib-en``
+    English-only subset: the docstrings of the non-test standard-library modules plus the
+    reference-manual text of ``pydoc_data/topics.py`` (same file-hash split).
+``text:PATH``
+    A UTF-8 text file, a directory (every file under it) or a glob. Several files are split
+    by file hash as above; a single file by its last 2 %.
+``bin:PATH`` or ``bin:TRAIN,VAL``
+    nanoGPT-style raw ``uint16`` token files (an llm.c header, magic 20240520, is detected
+    and skipped). The vocabulary comes from ``meta.json`` beside the file, else the
+    largest id + 1. Without a validation file the last 2 % is held out.
+
+Tokenizers: ``byte`` (vocabulary 256; the loss is then in nats per byte) or ``bpe:V``, a
+byte-level BPE of vocabulary ``V`` trained on the training split with Hugging Face
+``tokenizers`` when that package is installed (cached by corpus fingerprint).
+
+Examples
+--------
+>>> from bayescale.runner.data import load_corpus
+>>> c = load_corpus("stdlib")
+>>> c.vocab_size, len(c.fingerprint)
+(256, 64)
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import hashlib
+import json
+import os
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bayescale.runner.errors import RunnerError
+
+__all__ = ["Corpus", "cache_dir", "load_corpus"]
+
+_VAL_PERCENT = 2
+_LLMC_MAGIC = (20240520, 20240801)
+_CACHE: dict[tuple[str, str], Corpus] = {}
+
+
+def cache_dir() -> Path:
+    """Directory for cached corpora (``$BAYESCALE_RUNNER_CACHE`` or ``~/.cache/bayescale``).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    env = os.environ.get("BAYESCALE_RUNNER_CACHE")
+    root = Path(env) if env else Path.home() / ".cache" / "bayescale" / "runner"
+    return root
+
+
+@dataclass
+class Corpus:
+    """Training and validation tokens plus what identifies them.
+
+    Attributes
+    ----------
+    name : str
+        The corpus specification it was loaded from.
+    tokenizer : str
+        ``"byte"`` or ``"bpe:V"``.
+    vocab_size : int
+        Vocabulary size.
+    train, val : numpy.ndarray
+        1-D token arrays (``uint8`` or ``uint16``).
+    fingerprint : str
+        SHA-256 of the tokenizer, vocabulary and both token streams.
+    bytes_per_token : float
+        Mean raw bytes per token (1 for the byte tokenizer).
+    meta : dict
+        Extra provenance (file counts, Python version for ``stdlib``).
+    """
+
+    name: str
+    tokenizer: str
+    vocab_size: int
+    train: np.ndarray
+    val: np.ndarray
+    fingerprint: str
+    bytes_per_token: float = 1.0
+    meta: dict[str, Any] = field(default_factory=dict)
+    _perm: tuple[int, int, int, np.ndarray] | None = field(default=None, repr=False)
+
+    def n_windows(self, seq_len: int) -> int:
+        """Number of training windows of ``seq_len + 1`` tokens (stride ``seq_len``)."""
+        return max(0, (len(self.train) - 1) // seq_len)
+
+    def batch_indices(self, step: int, batch_size: int, seq_len: int, seed: int) -> np.ndarray:
+        """Window start offsets of optimizer step ``step`` (counter-based, stateless).
+
+        Global sequence ``g = step·batch_size + j`` reads window ``perm_e[g mod W]`` of
+        epoch ``e = g // W``, where ``perm_e`` is a permutation seeded by ``(seed, e)``. A
+        resumed run therefore needs only the step number.
+
+        Parameters
+        ----------
+        step, batch_size, seq_len, seed : int
+            Step, sequences per step, context length and data seed.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``batch_size`` start offsets into :attr:`train`.
+        """
+        n = self.n_windows(seq_len)
+        if n < 1:
+            raise RunnerError(f"corpus {self.name!r} is shorter than one window")
+        g = step * batch_size + np.arange(batch_size, dtype=np.int64)
+        epochs = g // n
+        out = np.empty(batch_size, dtype=np.int64)
+        for e in np.unique(epochs):
+            sel = epochs == e
+            out[sel] = self._permutation(int(e), seq_len, seed)[g[sel] % n]
+        return out * seq_len
+
+    def _permutation(self, epoch: int, seq_len: int, seed: int) -> np.ndarray:
+        key = (epoch, seq_len, seed)
+        if self._perm is None or self._perm[:3] != key:
+            perm = np.random.default_rng([seed, epoch]).permutation(self.n_windows(seq_len))
+            self._perm = (*key, perm)
+        return self._perm[3]
+
+    def windows(self, starts: np.ndarray, seq_len: int, *, split: str = "train") -> np.ndarray:
+        """Gather windows of ``seq_len + 1`` tokens as an ``int64`` array."""
+        src = self.train if split == "train" else self.val
+        idx = starts[:, None] + np.arange(seq_len + 1, dtype=np.int64)[None, :]
+        return src[idx].astype(np.int64)
+
+    def val_starts(self, seq_len: int, n: int) -> np.ndarray:
+        """``n`` evenly spaced validation windows, identical for every run of this corpus."""
+        total = (len(self.val) - 1) // seq_len
+        if total < 1:
+            raise RunnerError(f"validation split of {self.name!r} is shorter than one window")
+        n = min(n, total)
+        return (np.arange(n, dtype=np.int64) * total // n) * seq_len
+
+
+def _fingerprint(tokenizer: str, vocab: int, train: np.ndarray, val: np.ndarray) -> str:
+    h = hashlib.sha256(f"bayescale-corpus-v1|{tokenizer}|{vocab}|".encode())
+    h.update(str(train.dtype).encode())
+    h.update(np.ascontiguousarray(train).tobytes())
+    h.update(b"|val|")
+    h.update(np.ascontiguousarray(val).tobytes())
+    return h.hexdigest()
+
+
+def _is_val(relpath: str) -> bool:
+    return int(hashlib.sha1(relpath.encode()).hexdigest(), 16) % 100 < _VAL_PERCENT
+
+
+def _stdlib_files() -> tuple[Path, list[Path]]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(
+        p for p in root.rglob("*.py") if "site-packages" not in p.relative_to(root).parts
+    )
+    if not files:
+        raise RunnerError(f"no standard-library sources under {root}")
+    return root, files
+
+
+def _split_docs(docs: list[tuple[str, bytes]]) -> tuple[bytes, bytes]:
+    train = [b for rel, b in docs if not _is_val(rel)]
+    val = [b for rel, b in docs if _is_val(rel)]
+    if not val or not train:
+        raise RunnerError("the file-hash split left an empty train or validation set")
+    return b"\x00".join(train), b"\x00".join(val)
+
+
+def _docstrings(source: bytes) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    out = []
+    nodes = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in ast.walk(tree):
+        if isinstance(node, nodes):
+            doc = ast.get_docstring(node)
+            if doc and len(doc) > 40:
+                out.append(doc)
+    return out
+
+
+def _stdlib_docs(english: bool) -> tuple[list[tuple[str, bytes]], dict[str, Any]]:
+    root, files = _stdlib_files()
+    docs: list[tuple[str, bytes]] = []
+    for p in files:
+        rel = p.relative_to(root).as_posix()
+        raw = p.read_bytes()
+        if english:
+            parts = set(rel.split("/"))
+            if parts & {"test", "tests", "idle_test"} or rel.startswith("pydoc_data/"):
+                continue
+            text = "\n\n".join(_docstrings(raw))
+            if text:
+                docs.append((rel, text.encode("utf-8")))
+        else:
+            docs.append((rel, raw))
+    if english:
+        from pydoc_data import topics
+
+        for key in sorted(topics.topics):
+            docs.append((f"pydoc_data/topics/{key}", topics.topics[key].encode("utf-8")))
+    meta = {
+        "python": sys.version.split()[0],
+        "implementation": sys.implementation.name,
+        "stdlib": str(root),
+        "documents": len(docs),
+    }
+    return docs, meta
+
+
+def _text_docs(pattern: str) -> list[tuple[str, bytes]]:
+    p = Path(pattern).expanduser()
+    if p.is_file():
+        return [(p.name, p.read_bytes())]
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file())
+        return [(f.relative_to(p).as_posix(), f.read_bytes()) for f in files]
+    matches = sorted(glob.glob(str(p), recursive=True))
+    files = [Path(m) for m in matches if Path(m).is_file()]
+    if not files:
+        raise RunnerError(f"text corpus {pattern!r}: no such file, directory or glob match")
+    return [(f.as_posix(), f.read_bytes()) for f in files]
+
+
+def _read_bin(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise RunnerError(f"token file {path}: no such file")
+    raw = np.fromfile(path, dtype=np.uint8)
+    if len(raw) >= 1024:
+        header = raw[:1024].view(np.int32)
+        if int(header[0]) in _LLMC_MAGIC:
+            dtype = np.uint16 if int(header[0]) == 20240520 else np.uint32
+            n = int(header[2])
+            return raw[1024:].view(dtype)[:n]
+    if len(raw) % 2:
+        raise RunnerError(f"token file {path}: odd byte count, not a uint16 token file")
+    return raw.view(np.uint16)
+
+
+def _bin_corpus(spec: str) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any]]:
+    paths = [Path(s).expanduser() for s in spec.split(",")]
+    tokens = _read_bin(paths[0])
+    if len(paths) > 1:
+        train, val = tokens, _read_bin(paths[1])
+    else:
+        cut = int(len(tokens) * (1 - _VAL_PERCENT / 100))
+        train, val = tokens[:cut], tokens[cut:]
+    meta_path = paths[0].with_name("meta.json")
+    vocab = int(max(int(train.max(initial=0)), int(val.max(initial=0))) + 1)
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        vocab = int(meta.get("vocab_size", vocab))
+    return train, val, vocab, {"files": [str(p) for p in paths]}
+
+
+def _bpe(train: bytes, val: bytes, vocab: int, key: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    except ImportError:
+        raise RunnerError(
+            "the BPE tokenizer needs Hugging Face tokenizers: pip install tokenizers"
+        ) from None
+    if vocab > 65535:
+        raise RunnerError("BPE vocabulary must fit in uint16 (<= 65535)")
+    path = cache_dir() / f"bpe-{key[:16]}-{vocab}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return z["train"], z["val"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    text = train.decode("utf-8", errors="replace")
+    chunks = [text[i : i + (1 << 16)] for i in range(0, len(text), 1 << 16)]
+    tok.train_from_iterator(chunks, trainer=trainer)
+
+    def encode(data: bytes) -> np.ndarray:
+        s = data.decode("utf-8", errors="replace")
+        parts = [s[i : i + (1 << 16)] for i in range(0, len(s), 1 << 16)]
+        ids = [e.ids for e in tok.encode_batch(parts)]
+        return np.concatenate([np.asarray(i, dtype=np.uint16) for i in ids])
+
+    tr, va = encode(train), encode(val)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(tmp, train=tr, val=va)
+    os.replace(tmp, path)
+    return tr, va
+
+
+def load_corpus(spec: str = "stdlib", tokenizer: str = "byte") -> Corpus:
+    """Load (and cache in-process) a corpus.
+
+    Parameters
+    ----------
+    spec : str, default "stdlib"
+        ``stdlib``, ``stdlib-en``, ``text:PATH`` or ``bin:PATH[,VAL]`` (see module docs).
+    tokenizer : str, default "byte"
+        ``byte`` or ``bpe:V`` (needs ``tokenizers``; not for ``bin:`` corpora).
+
+    Returns
+    -------
+    Corpus
+
+    Raises
+    ------
+    RunnerError
+        For an unknown specification, a missing file or a missing optional package.
+
+    Examples
+    --------
+    >>> load_corpus("stdlib-en").meta["documents"] > 100
+    True
+    """
+    key = (spec, tokenizer)
+    if key in _CACHE:
+        return _CACHE[key]
+    meta: dict[str, Any]
+    if spec.startswith("bin:"):
+        if tokenizer != "byte":
+            raise RunnerError("bin: corpora are already tokenized; leave tokenizer='byte'")
+        train, val, vocab, meta = _bin_corpus(spec[4:])
+        tok_name, bpt = "pretokenized", float("nan")
+    else:
+        if spec in ("stdlib", "stdlib-en"):
+            docs, meta = _stdlib_docs(english=spec == "stdlib-en")
+        elif spec.startswith("text:"):
+            docs = _text_docs(spec[5:])
+            meta = {"documents": len(docs)}
+        else:
+            raise RunnerError(
+                f"unknown corpus {spec!r}; use stdlib, stdlib-en, text:PATH or bin:PATH"
+            )
+        if len(docs) == 1:
+            data = docs[0][1]
+            cut = int(len(data) * (1 - _VAL_PERCENT / 100))
+            tr_b, va_b = data[:cut], data[cut:]
+        else:
+            tr_b, va_b = _split_docs(docs)
+        if tokenizer == "byte":
+            train = np.frombuffer(tr_b, dtype=np.uint8)
+            val = np.frombuffer(va_b, dtype=np.uint8)
+            vocab, tok_name, bpt = 256, "byte", 1.0
+        elif tokenizer.startswith("bpe:"):
+            vocab = int(tokenizer[4:])
+            raw_key = hashlib.sha256(tr_b + b"|" + va_b).hexdigest()
+            train, val = _bpe(tr_b, va_b, vocab, raw_key)
+            tok_name = tokenizer
+            bpt = (len(tr_b) + len(va_b)) / max(1, len(train) + len(val))
+        else:
+            raise RunnerError(f"unknown tokenizer {tokenizer!r}; use 'byte' or 'bpe:V'")
+    if len(val) < 2 or len(train) < 2:
+        raise RunnerError(f"corpus {spec!r} is too small to split into train and validation")
+    meta.update(train_tokens=len(train), val_tokens=len(val))
+    corpus = Corpus(
+        name=spec,
+        tokenizer=tok_name,
+        vocab_size=vocab,
+        train=train,
+        val=val,
+        fingerprint=_fingerprint(tok_name, vocab, train, val),
+        bytes_per_token=bpt,
+        meta=meta,
+    )
+    _CACHE[key] = corpus
+    return corpus
