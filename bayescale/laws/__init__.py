@@ -48,6 +48,7 @@ __all__ = [
     "kaplan_loss_n",
     "kaplan_loss_nd",
     "kaplan_loss_ns",
+    "register_law",
     "s_min",
 ]
 
@@ -79,6 +80,11 @@ class Law:
     prefactors: Mapping[str, Prefactor] = field(default_factory=dict)
     published: Mapping[str, float] = field(default_factory=dict)
     citation: str = ""
+    #: Model family: "loss" (the generic builder in bayescale.modeling.build) or the name of a
+    #: module ``bayescale.modeling.families.<family>`` providing ``prepare`` and ``build``.
+    family: str = "loss"
+    #: Name of the noise-scale variable reported by summaries ("" when the family has none).
+    noise: str = "sigma"
 
     def __call__(self, **kwargs: Any) -> Any:
         """Evaluate the law with inputs and parameters given by name."""
@@ -176,6 +182,12 @@ LAWS: dict[str, Law] = {
         ),
     )
 }
+
+
+def register_law(law: Law) -> Law:
+    """Add a law to the registry (used by modules defining model families)."""
+    LAWS[law.name] = law
+    return law
 
 
 def get_law(name: str) -> Law:

@@ -19,7 +19,7 @@ from bayescale.exceptions import RunTableError
 from bayescale.laws import Law, get_law
 from bayescale.modeling.spec import ModelSpec
 
-__all__ = ["ModelInfo", "build_model"]
+__all__ = ["ModelInfo", "build_model", "family_module"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,13 @@ class ModelInfo:
     groups: tuple[str, ...] = ()
     pooled: tuple[str, ...] = ()
     run_ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+def family_module(family: str) -> Any:
+    """The module implementing a non-default model family (``prepare`` and ``build``)."""
+    import importlib
+
+    return importlib.import_module(f"bayescale.modeling.families.{family}")
 
 
 def _run_ids(runs: pd.DataFrame) -> list[str]:
@@ -70,6 +77,8 @@ def build_model(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
     import pytensor.tensor as pt
 
     law = get_law(spec.law)
+    if law.family != "loss":
+        return family_module(law.family).build(spec, runs)  # type: ignore[no-any-return]
     for col in (*law.inputs, "loss"):
         if col not in runs.columns:
             raise RunTableError(f"law {law.name!r} needs column {col!r}, which the table lacks")

@@ -63,6 +63,23 @@ def _dataset_to_runs(ds: xr.Dataset, attrs: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+def _observed(model: Any) -> xr.Dataset:
+    """Observed values of every observed variable of a PyMC model, with their dims."""
+    data = {}
+    coords: dict[str, Any] = {}
+    for rv in model.observed_RVs:
+        value = model.rvs_to_values[rv]
+        arr = value.get_value() if hasattr(value, "get_value") else value.data
+        dims = model.named_vars_to_dims.get(rv.name) or tuple(
+            f"{rv.name}_dim_{i}" for i in range(np.ndim(arr))
+        )
+        data[rv.name] = (dims, np.asarray(arr))
+        for d in dims:
+            if d in model.coords and model.coords[d] is not None:
+                coords[d] = list(model.coords[d])
+    return xr.Dataset(data, coords=coords)
+
+
 class Fit:
     """A fitted scaling-law model.
 
@@ -123,18 +140,12 @@ class Fit:
             cores=cores or spec.sampler.get("cores"),
         )
         posterior = _container.get_group(raw, "posterior")
-        keep = [v for v in posterior.data_vars]
-        posterior = posterior[keep]
         stats = _container.get_group(raw, "sample_stats")
         tree = _container.make_tree({"posterior": posterior, "sample_stats": stats})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             pm.compute_log_likelihood(tree, model=model, progressbar=False)
-        obs = xr.Dataset(
-            {"log_loss": ("run", np.log(runs["loss"].to_numpy(dtype=float)))},
-            coords={"run": list(info.run_ids)},
-        )
-        _container.add_group(tree, "observed_data", obs)
+        _container.add_group(tree, "observed_data", _observed(model))
         attrs = {
             "sampler": sampler,
             "random_seed": "" if random_seed is None else str(random_seed),
@@ -185,10 +196,10 @@ class Fit:
 
     def param_names(self) -> list[str]:
         """Variables reported by :meth:`summary`: the law's parameters, then the noise scale."""
-        names = list(self.law.params) + ["sigma"]
+        names = [*self.law.params, self.law.noise]
         for p in self.info.pooled:
             names += [f"{p}_pop", f"{p}_tau"]
-        return [n for n in names if n in self.posterior]
+        return [n for n in names if n and n in self.posterior]
 
     # ----------------------------------------------------------------- diagnostics
     def diagnostics(self) -> dict[str, float]:

@@ -76,6 +76,13 @@ class ScalingModel:
 
     def prepare(self, runs: pd.DataFrame, *, exclude_outliers: bool = True) -> pd.DataFrame:
         """Validate ``runs`` and drop flagged outliers (logged, never silent)."""
+        from bayescale.laws import get_law
+
+        law = get_law(self.spec.law)
+        if law.family != "loss":
+            from bayescale.modeling.build import family_module
+
+            return family_module(law.family).prepare(runs, self.spec)  # type: ignore[no-any-return]
         group = self.spec.pooling.group if self.spec.pooling else None
         runs = validate_runs(runs, group=group)
         if exclude_outliers and runs["outlier"].any():

@@ -172,7 +172,8 @@ class ModelSpec:
     >>> spec = load_spec("chinchilla")
     >>> spec.law, sorted(spec.priors)
     ('chinchilla', ['A', 'B', 'E', 'alpha', 'beta'])
-    >>> spec.with_priors({"alpha": Prior("Normal", {"mu": 0.3, "sigma": 0.05})}).priors["alpha"].dist
+    >>> new = spec.with_priors({"alpha": Prior("Normal", {"mu": 0.3, "sigma": 0.05})})
+    >>> new.priors["alpha"].dist
     'Normal'
     """
 

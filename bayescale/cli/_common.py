@@ -1,0 +1,49 @@
+"""Helpers shared by the subcommands: data resolution, progress messages, CSV output."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def say(message: str, *, quiet: bool = False) -> None:
+    """Print a progress line on stderr (standard output stays machine-readable)."""
+    if not quiet:
+        print(f"bayescale: {message}", file=sys.stderr, flush=True)
+
+
+def load_runs(data: str, *, group: str | None = None) -> pd.DataFrame:
+    """Resolve ``--data``: an existing file is read as a run table, anything else is a dataset."""
+    from bayescale.data.registry import load_dataset
+    from bayescale.data.schema import read_runs
+
+    path = Path(data)
+    if path.exists() or path.suffix.lower() in {".csv", ".parquet", ".gz"}:
+        return read_runs(path, group=group)
+    return load_dataset(data)
+
+
+def write_csv(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Write a CSV atomically (temporary file in the same folder, then rename)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def add_quiet(parser: Any) -> None:
+    """Add the ``--quiet`` flag."""
+    parser.add_argument("--quiet", action="store_true", help="no progress messages")

@@ -1,0 +1,72 @@
+"""``bayescale fit``: fit a law to a run table and save the posterior."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+
+from bayescale.cli._common import add_quiet, load_runs, say
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``fit`` subcommand."""
+    p = sub.add_parser("fit", help="fit a scaling law and save the posterior (netCDF)")
+    p.add_argument("--data", required=True, help="registered dataset name or a CSV/parquet file")
+    p.add_argument("--spec", help="bundled spec name or a spec TOML file (default: --law)")
+    p.add_argument("--law", help="law (and bundled spec) name, e.g. chinchilla, kaplan")
+    p.add_argument("--group", help="group column for partial pooling")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--draws", type=int, help="draws per chain (spec default 1000)")
+    p.add_argument("--tune", type=int, help="tuning steps per chain (spec default 1000)")
+    p.add_argument("--chains", type=int, help="chains (spec default 4)")
+    p.add_argument("--sampler", choices=["auto", "nutpie", "pymc"], help="NUTS implementation")
+    p.add_argument("--keep-outliers", action="store_true", help="fit rows flagged as outliers too")
+    p.add_argument("--out", required=True, help="output fit file (.nc)")
+    add_quiet(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``bayescale fit``."""
+    from bayescale.exceptions import ConvergenceWarning
+    from bayescale.modeling.model import ScalingModel
+
+    t0 = time.perf_counter()
+    spec_name = args.spec or args.law or "chinchilla"
+    model = ScalingModel(spec_name, group=args.group)
+    say(f"loading {args.data}", quiet=args.quiet)
+    runs = load_runs(args.data, group=args.group)
+    n_out = int(runs["outlier"].sum()) if "outlier" in runs and not args.keep_outliers else 0
+    s = model.spec.with_sampler(draws=args.draws, tune=args.tune, chains=args.chains)
+    say(
+        f"fitting {model.spec.name} ({model.spec.law}) to {len(runs) - n_out} runs"
+        + (f" ({n_out} flagged outliers excluded)" if n_out else "")
+        + f": {s.sampler['chains']} chains x {s.sampler['draws']} draws",
+        quiet=args.quiet,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fit = model.fit(
+            runs,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            sampler=args.sampler,
+            random_seed=args.seed,
+            exclude_outliers=not args.keep_outliers,
+            progressbar=sys.stderr.isatty() and not args.quiet,
+        )
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            print(f"bayescale: WARNING: {w.message}", file=sys.stderr)
+    path = fit.save(args.out)
+    d = fit.diagnostics()
+    say(
+        f"saved {path} in {time.perf_counter() - t0:.1f} s "
+        f"(max R-hat {d['r_hat_max']:.3f}, min ESS {d['ess_bulk_min']:.0f}, "
+        f"{d['divergences']} divergences)",
+        quiet=args.quiet,
+    )
+    return 0

@@ -1,0 +1,53 @@
+"""``bayescale summary``: posterior summary of a saved fit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``summary`` subcommand."""
+    p = sub.add_parser("summary", help="posterior medians, intervals and diagnostics of a fit")
+    p.add_argument("fit", help="a fit file written by `bayescale fit`")
+    p.add_argument("--ci", type=float, default=0.9, help="interval mass (default 0.9)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``bayescale summary``."""
+    from bayescale.exceptions import BayescaleError
+    from bayescale.modeling.fit import load_fit
+
+    if not 0 < args.ci < 1:
+        raise BayescaleError(f"--ci must be between 0 and 1, got {args.ci}")
+    fit = load_fit(args.fit)
+    table = fit.summary(ci_prob=args.ci)
+    if args.json:
+        out = {
+            name: {
+                "median": _num(row["median"]),
+                "lower": _num(row["lower"]),
+                "upper": _num(row["upper"]),
+                "r_hat": _num(row["r_hat"]),
+                "ess_bulk": _num(row["ess_bulk"]),
+            }
+            for name, row in table.iterrows()
+        }
+        print(json.dumps(out, indent=2))
+        return 0
+    d = fit.diagnostics()
+    print(f"{fit!r}  source={fit.tree.attrs.get('source')}  spec={fit.spec.name}")
+    cols = ["median", "lower", "upper", "r_hat", "ess_bulk"]
+    print(table[cols].to_string(float_format=lambda v: f"{v:.4g}"))
+    print(
+        f"max R-hat {d['r_hat_max']:.3f}, min bulk ESS {d['ess_bulk_min']:.0f}, "
+        f"{d['divergences']} divergences; interval: {args.ci:.0%} equal-tailed"
+    )
+    return 0
