@@ -47,8 +47,11 @@ def synthetic_runs(
     """Runs drawn from a law with log-normal noise on the loss, on a log-uniform (N, D) grid."""
     rng = np.random.default_rng(seed)
     lw = get_law(law)
-    vals = dict(values or {k: v[0] for k, v in EPOCH_POSTERIOR.items()} if law == "chinchilla"
-                else values or lw.published)
+    if values is None:
+        values = (
+            {k: v[0] for k, v in EPOCH_POSTERIOR.items()} if law == "chinchilla" else lw.published
+        )
+    vals = dict(values)
     cols: dict[str, np.ndarray] = {
         "params": 10 ** rng.uniform(7.5, 10.0, n),
         "tokens": 10 ** rng.uniform(9.0, 11.5, n),
@@ -102,7 +105,7 @@ def fake_fit(
         {"diverging": (("chain", "draw"), np.zeros((chains, draws), dtype=bool))},
         coords=post.coords,
     )
-    runs = runs if runs is not None else synthetic_runs(law if law == "chinchilla" else law)
+    runs = runs if runs is not None else synthetic_runs(law)
     info = ModelInfo(
         law=law,
         scales=reference_scales(lw, runs),
