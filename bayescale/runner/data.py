@@ -12,7 +12,8 @@ Corpus specifications (strings, as in a sweep file):
     reference-manual text of ``pydoc_data/topics.py`` (same file-hash split).
 ``text:PATH``
     A UTF-8 text file, a directory (every file under it) or a glob. Several files are split
-    by file hash as above; a single file by its last 2 %.
+    by file hash as above; a single file (or a hash split that leaves a side empty) by its
+    last 2 %.
 ``bin:PATH`` or ``bin:TRAIN,VAL``
     nanoGPT-style raw ``uint16`` token files (an llm.c header, magic 20240520, is detected
     and skipped). The vocabulary comes from ``meta.json`` beside the file, else the
@@ -178,8 +179,10 @@ def _stdlib_files() -> tuple[Path, list[Path]]:
 def _split_docs(docs: list[tuple[str, bytes]]) -> tuple[bytes, bytes]:
     train = [b for rel, b in docs if not _is_val(rel)]
     val = [b for rel, b in docs if _is_val(rel)]
-    if not val or not train:
-        raise RunnerError("the file-hash split left an empty train or validation set")
+    if not val or not train:  # too few files for a file-hash split: hold out the tail
+        data = b"\x00".join(b for _, b in docs)
+        cut = int(len(data) * (1 - _VAL_PERCENT / 100))
+        return data[:cut], data[cut:]
     return b"\x00".join(train), b"\x00".join(val)
 
 

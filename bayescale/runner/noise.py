@@ -134,7 +134,7 @@ class MicroGradNorms:
             diff = grads
             self._prev = [g.clone() for g in grads]
         else:
-            diff = torch._foreach_sub(grads, self._prev)
+            diff = list(torch._foreach_sub(grads, self._prev))
             for dst, src in zip(self._prev, grads, strict=True):
                 dst.copy_(src)
         sq = float(torch.stack(torch._foreach_norm(diff)).pow(2).sum())

@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -189,10 +190,8 @@ def run_sweep(
         result.row["sweep"] = sweep.name
         commit_run(out, result.row, result.curve, result.noise)
         trained += 1
-        try:
+        with contextlib.suppress(OSError):
             ckpt.parent.rmdir()
-        except OSError:
-            pass
     return SweepSummary(
         trained=trained,
         skipped=skipped,

@@ -128,7 +128,7 @@ def _rng_state() -> dict[str, Any]:
 
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": np.random.get_state(),  # noqa: NPY002 (the legacy global state, saved as is)
         "python": random.getstate(),
     }
     if torch.cuda.is_available():
@@ -140,7 +140,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     import torch
 
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -150,7 +150,7 @@ def _seed_all(seed: int) -> None:
     import torch
 
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 (seed the global state for user code)
     torch.manual_seed(seed)
 
 
@@ -377,7 +377,7 @@ def train(
     def on_signal(signum: int, _frame: Any) -> None:
         stop_signal.append(signum)
 
-    old_handlers: dict[int, Any] = {}
+    old_handlers: dict[signal.Signals, Any] = {}
     if ckpt is not None and threading_main():
         for sig in (signal.SIGTERM, signal.SIGUSR1):
             old_handlers[sig] = signal.signal(sig, on_signal)
@@ -430,8 +430,10 @@ def train(
                     small = torch.tensor([norms.sum_small, norms.count], dtype=torch.float64)
                     dist.all_reduce(small)
                     g2_small = float(small[0] / small[1])
-                    g2_big = float(
-                        sum(float(p.grad.float().pow(2).sum()) for p in model.parameters())
+                    g2_big = sum(
+                        float(p.grad.float().pow(2).sum())
+                        for p in model.parameters()
+                        if p.grad is not None
                     )
                     norms.reset()
                 else:
