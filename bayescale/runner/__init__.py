@@ -37,8 +37,8 @@ __all__ = [
 _LAZY: dict[str, str] = {
     "Corpus": "bayescale.runner.data",
     "load_corpus": "bayescale.runner.data",
-    "RunResult": "bayescale.runner.train",
-    "train": "bayescale.runner.train",
+    "RunResult": "bayescale.runner.trainer",
+    "train": "bayescale.runner.trainer",
     "RunSpec": "bayescale.runner.config",
     "Sweep": "bayescale.runner.config",
     "load_sweep": "bayescale.runner.config",
@@ -60,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bayescale.runner.noise import noise_scale_simple
     from bayescale.runner.schedule import lr_at
     from bayescale.runner.sweep import run_sweep, submit_slurm
-    from bayescale.runner.train import RunResult, train
+    from bayescale.runner.trainer import RunResult, train
 
 
 def __getattr__(name: str) -> Any:

@@ -144,7 +144,7 @@ def run_sweep(
     """
     require_torch()
     from bayescale.runner.data import load_corpus
-    from bayescale.runner.train import train
+    from bayescale.runner.trainer import train
 
     t0 = time.perf_counter()
     if not isinstance(sweep, Sweep):

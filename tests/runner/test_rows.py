@@ -65,3 +65,11 @@ def test_committed_dataset_validates_and_spans_n_and_d() -> None:
         assert g["loss"].iloc[-1] < g["loss"].iloc[0] - 0.05
     top = runs[runs["tokens"] == runs["tokens"].max()].sort_values("params")
     assert top["loss"].iloc[-1] < top["loss"].iloc[0] - 0.2
+
+
+def test_provenance_markdown(smoke_out: Path) -> None:
+    from bayescale.runner.provenance import provenance_markdown, sha256_file
+
+    text = provenance_markdown(smoke_out, smoke_out, command="bayescale run --preset smoke")
+    assert sha256_file(smoke_out) in text
+    assert "| runs | 4: 2 sizes x 2 token budgets |" in text

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from bayescale.data import read_runs  # noqa: E402
 from bayescale.runner import RunnerError, RunnerWarning, RunSpec, load_corpus, train  # noqa: E402
 from bayescale.runner.schedule import lr_at  # noqa: E402
-from bayescale.runner.train import curve_steps  # noqa: E402
+from bayescale.runner.trainer import curve_steps  # noqa: E402
 
 pytestmark = pytest.mark.runner
 
