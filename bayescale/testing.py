@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.data.schema import validate_runs
+from bayescale.data.synthetic import simulate_runs as synthetic_runs
 from bayescale.laws import get_law
 from bayescale.modeling import _container
 from bayescale.modeling.build import ModelInfo, reference_scales
@@ -34,34 +34,6 @@ EPOCH_POSTERIOR: dict[str, tuple[float, float]] = {
     "beta": (0.366, 0.03),
     "sigma": (0.0045, 0.06),
 }
-
-
-def synthetic_runs(
-    law: str = "chinchilla",
-    *,
-    values: Mapping[str, float] | None = None,
-    n: int = 60,
-    noise: float = 0.01,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Runs drawn from a law with log-normal noise on the loss, on a log-uniform (N, D) grid."""
-    rng = np.random.default_rng(seed)
-    lw = get_law(law)
-    if values is None:
-        values = (
-            {k: v[0] for k, v in EPOCH_POSTERIOR.items()} if law == "chinchilla" else lw.published
-        )
-    vals = dict(values)
-    cols: dict[str, np.ndarray] = {
-        "params": 10 ** rng.uniform(7.5, 10.0, n),
-        "tokens": 10 ** rng.uniform(9.0, 11.5, n),
-    }
-    cols["flops"] = 6 * cols["params"] * cols["tokens"]
-    cols["steps"] = cols["tokens"] / 1e6
-    cols["unique_tokens"] = cols["tokens"]
-    mean = lw(**{k: cols[k] for k in lw.inputs}, **{p: vals[p] for p in lw.params})
-    loss = mean * np.exp(noise * rng.standard_normal(n))
-    return validate_runs(pd.DataFrame({**cols, "loss": loss}))
 
 
 def fake_fit(
