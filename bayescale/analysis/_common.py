@@ -1,0 +1,325 @@
+"""Shared machinery of the analysis modules: parameter draws, input checks, interval tables.
+
+Everything here works on whole arrays of posterior draws (dims ``chain``, ``draw`` and, for
+pooled fits, the group column's name); nothing loops over draws in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayescale.constants import DEFAULT_CI_PROB, SAMPLE_DIMS
+from bayescale.exceptions import BayescaleError
+
+if TYPE_CHECKING:
+    from bayescale.modeling.fit import Fit
+
+__all__ = [
+    "NEW_GROUP",
+    "R_STAR_TOKENS",
+    "check_ci",
+    "interval_bounds",
+    "law_draws",
+    "minimize_golden",
+    "minimize_smooth",
+    "positive_values",
+    "to_frame",
+]
+
+#: Pass as ``group=`` to draw parameters for a group not in the data, from the population
+#: values and their spread (``p_new = p_pop·exp(tau·z)``, ``z ~ Normal(0, 1)``).
+NEW_GROUP = "<new>"
+#: Muennighoff et al. 2023 (arXiv:2305.16264): decay constant of the value of repeated tokens
+#: (R_D* fitted on C4), used when a law without its own ``R_star`` is asked about unique data.
+R_STAR_TOKENS = 15.39
+#: Column name carrying the group value in tidy tables of pooled fits.
+GROUP_COLUMN = "group"
+
+
+def check_ci(ci_prob: float) -> float:
+    """Validate an interval mass and return it as a float."""
+    ci = float(ci_prob)
+    if not 0.0 < ci < 1.0:
+        raise BayescaleError(f"ci_prob must be between 0 and 1, got {ci_prob}")
+    return ci
+
+
+def interval_bounds(ci_prob: float) -> tuple[float, float]:
+    """Lower and upper quantile levels of an equal-tailed interval of mass ``ci_prob``.
+
+    Examples
+    --------
+    >>> interval_bounds(0.9)
+    (0.05, 0.95)
+    """
+    ci = check_ci(ci_prob)
+    lo = round((1.0 - ci) / 2.0, 12)
+    return lo, round(1.0 - lo, 12)
+
+
+def positive_values(name: str, values: Any) -> np.ndarray:
+    """Values as a 1-d float array, each finite and positive (errors name the entry)."""
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError):
+        raise BayescaleError(f"{name}: needs numbers, got {values!r}") from None
+    if arr.ndim != 1:
+        raise BayescaleError(f"{name}: needs a scalar or a 1-d sequence, got shape {arr.shape}")
+    if arr.size == 0:
+        raise BayescaleError(f"{name}: needs at least one value")
+    bad = ~(np.isfinite(arr) & (arr > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise BayescaleError(f"{name}[{i}] = {arr[i]!r}: needs a finite positive value")
+    return arr
+
+
+def law_draws(
+    fit: Fit,
+    *,
+    group: str | None = None,
+    random_seed: int | np.random.Generator | None = None,
+    extra: Sequence[str] = (),
+) -> xr.Dataset:
+    """Posterior draws of the law's parameters (plus ``extra`` variables present).
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    group : str, optional
+        For a pooled fit: a group value selects that group's parameters; ``NEW_GROUP`` draws the
+        parameters of an unseen group from the population values; ``None`` keeps every group
+        (the group column's name stays a dimension). Ignored (must be None) without pooling.
+    random_seed : int or numpy.random.Generator, optional
+        Seeds the group-level draws of ``NEW_GROUP``.
+    extra : sequence of str
+        Further posterior variables to carry along when present (e.g. ``"sigma"``).
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per law parameter, dims ``chain``, ``draw`` (and the group dim).
+    """
+    law = fit.law
+    post = fit.posterior
+    missing = [p for p in law.params if p not in post]
+    if missing:
+        raise BayescaleError(f"the posterior of this {law.name!r} fit lacks {', '.join(missing)}")
+    names = [*law.params, *(e for e in extra if e in post and e not in law.params)]
+    gdim = fit.info.group
+    if gdim is None:
+        if group is not None:
+            raise BayescaleError(f"group={group!r} given, but the fit has no group column")
+        return post[names]
+    if group is None:
+        return post[names]
+    if group != NEW_GROUP:
+        known = [str(g) for g in post[gdim].values] if gdim in post.coords else []
+        if group not in known:
+            raise BayescaleError(
+                f"group {group!r} is not in the fit's {gdim!r} column (known: {', '.join(known)})"
+            )
+        out = post[names].sel({gdim: group})
+        return out.drop_vars(gdim, errors="ignore")
+    return _new_group_draws(fit, names, random_seed)
+
+
+def _new_group_draws(
+    fit: Fit, names: list[str], random_seed: int | np.random.Generator | None
+) -> xr.Dataset:
+    """Parameters of an unseen group: ``log p_new = log p_pop + tau·z`` (as the model builds)."""
+    law = fit.law
+    post = fit.posterior
+    gdim = fit.info.group
+    rng = np.random.default_rng(random_seed)
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    out: dict[str, xr.DataArray] = {}
+    pooled = set(fit.info.pooled)
+    for p in (p for p in names if p not in law.prefactors):
+        if p not in pooled:
+            out[p] = post[p]
+            continue
+        z = xr.DataArray(rng.standard_normal(shape), dims=SAMPLE_DIMS)
+        out[p] = post[f"{p}_pop"] * np.exp(post[f"{p}_tau"] * z)
+    for p, pf in law.prefactors.items():
+        if p not in pooled:
+            out[p] = post[p]
+            continue
+        # the builder sets P_g = exp(log P_ref_pop + tau·z_g + power_g·log x0) and stores
+        # P_pop = exp(log P_ref_pop + power_pop·log x0); so P_new = P_pop·exp(tau·z)·x0^Δpower.
+        log_x0 = float(np.log(fit.info.scales[pf.input]))
+        if pf.exponent is not None:
+            d_power = out[pf.exponent] - post[f"{pf.exponent}_pop"] if pf.exponent in pooled else 0
+        else:
+            d_power = 0
+        z = xr.DataArray(rng.standard_normal(shape), dims=SAMPLE_DIMS)
+        out[p] = post[f"{p}_pop"] * np.exp(post[f"{p}_tau"] * z + d_power * log_x0)
+    ds = xr.Dataset({n: out[n] for n in names if n in out})
+    for n in names:
+        if n not in ds:
+            ds[n] = post[n]
+    if gdim in ds.dims:  # only when a carried variable had the group dim
+        raise BayescaleError(
+            f"cannot draw {sorted(map(str, ds.data_vars))} for a new {gdim!r} value"
+        )
+    return ds[names]
+
+
+# ---------------------------------------------------------------------- interval tables
+def summarize(
+    ds: xr.Dataset, ci_prob: float | None = None, *, names: Sequence[Hashable] | None = None
+) -> xr.Dataset:
+    """``<name>_median``, ``<name>_lower``, ``<name>_upper`` over the sample dims.
+
+    Variables without sample dims are passed through unchanged.
+    """
+    ci = check_ci(ci_prob if ci_prob is not None else ds.attrs.get("ci_prob", DEFAULT_CI_PROB))
+    lo, hi = interval_bounds(ci)
+    out = xr.Dataset(attrs={**ds.attrs, "ci_prob": ci})
+    for name in names if names is not None else list(ds.data_vars):
+        da = ds[name]
+        sdims = [d for d in SAMPLE_DIMS if d in da.dims]
+        if not sdims:
+            out[name] = da
+            continue
+        q = da.quantile([lo, 0.5, hi], dim=sdims, skipna=False)
+        out[f"{name}_median"] = q.sel(quantile=0.5, drop=True)
+        out[f"{name}_lower"] = q.sel(quantile=lo, drop=True)
+        out[f"{name}_upper"] = q.sel(quantile=hi, drop=True)
+    return out.drop_vars("quantile", errors="ignore")
+
+
+def to_frame(ds: xr.Dataset, ci_prob: float | None = None) -> pd.DataFrame:
+    """Tidy table of an analysis result: coordinates as columns, draws as median and interval.
+
+    Every variable with ``chain``/``draw`` dims becomes the columns ``<name>_median``,
+    ``<name>_lower`` and ``<name>_upper`` (equal-tailed, mass ``ci_prob``, default the
+    dataset's ``ci_prob`` attribute); a pooled fit's group dimension becomes a ``group`` column.
+
+    Examples
+    --------
+    >>> from bayescale.testing import fake_fit
+    >>> from bayescale.analysis.predict import predict
+    >>> ds = predict(fake_fit("chinchilla", draws=100), params=[1e9, 1e10], tokens=2e10)
+    >>> list(to_frame(ds).columns)
+    ['params', 'tokens', 'loss_median', 'loss_lower', 'loss_upper']
+    """
+    summary = summarize(ds, ci_prob)
+    group_dim = ds.attrs.get("group_dim")
+    frame = summary.to_dataframe().reset_index()
+    index_dims = list(summary.dims)
+    drop = [c for c in index_dims if c in frame.columns and c not in summary.coords]
+    frame = frame.drop(columns=drop)
+    if group_dim and group_dim in frame.columns:
+        frame = frame.rename(columns={group_dim: GROUP_COLUMN})
+    lead = [str(c) for c in frame.columns if not _is_summary_col(str(c))]
+    rest = [str(c) for c in frame.columns if _is_summary_col(str(c))]
+    if GROUP_COLUMN in lead:
+        lead = [c for c in lead if c != GROUP_COLUMN] + [GROUP_COLUMN]
+    frame = frame[lead + rest]
+    frame.attrs = {"ci_prob": summary.attrs["ci_prob"]}
+    return frame
+
+
+def _is_summary_col(col: str) -> bool:
+    return col.endswith(("_median", "_lower", "_upper"))
+
+
+# ---------------------------------------------------------------------- 1-d minimisers
+def minimize_smooth(
+    f: Callable[[np.ndarray], np.ndarray],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    *,
+    grid: int = 16,
+    iters: int = 40,
+    h: float = 1e-4,
+) -> np.ndarray:
+    """Vectorised minimiser of smooth functions of one variable, elementwise over arrays.
+
+    A coarse grid of ``grid`` points on ``[lo, hi]`` picks the best cell; bisection on the sign of
+    a central-difference derivative (step ``h``) then narrows the cell ``iters`` times
+    (2.6 / 2^40 ≈ 2e-12 for the default bracket widths). Invalid values (NaN) count as +inf.
+    ``f`` maps an array of arguments (shape of ``lo``) to values of the same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = minimize_smooth(lambda x: (x - np.array([1.0, -2.0])) ** 2,
+    ...                     np.full(2, -10.0), np.full(2, 10.0))
+    >>> np.round(x, 9).tolist()
+    [1.0, -2.0]
+    """
+    lo, hi = np.broadcast_arrays(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
+    a, b = _grid_bracket(f, lo, hi, grid)
+    for _ in range(iters):
+        mid = 0.5 * (a + b)
+        slope = _finite(f(mid + h)) - _finite(f(mid - h))
+        rising = slope > 0
+        b = np.where(rising, mid, b)
+        a = np.where(rising, a, mid)
+    return 0.5 * (a + b)
+
+
+def minimize_golden(
+    f: Callable[[np.ndarray], np.ndarray],
+    lo: np.ndarray,
+    hi: np.ndarray,
+    *,
+    grid: int = 24,
+    iters: int = 60,
+) -> np.ndarray:
+    """Vectorised golden-section minimiser (for non-smooth objectives such as quantiles).
+
+    Same grid stage as :func:`minimize_smooth`, then golden-section search on the best cell.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(np.round(minimize_golden(lambda x: np.abs(x - 0.3), np.zeros(1), np.ones(1)), 6)[0])
+    0.3
+    """
+    lo, hi = np.broadcast_arrays(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
+    a, b = _grid_bracket(f, lo, hi, grid)
+    inv_phi = (np.sqrt(5.0) - 1.0) / 2.0
+    c = b - inv_phi * (b - a)
+    d = a + inv_phi * (b - a)
+    fc, fd = _finite(f(c)), _finite(f(d))
+    for _ in range(iters):
+        left = fc <= fd
+        b = np.where(left, d, b)
+        a = np.where(left, a, c)
+        new_c = b - inv_phi * (b - a)
+        new_d = a + inv_phi * (b - a)
+        # one of the two interior points is reused; evaluate only the new one per element
+        f_new = _finite(f(np.where(left, new_c, new_d)))
+        fc, fd = np.where(left, f_new, fd), np.where(left, fc, f_new)
+        c, d = np.where(left, new_c, d), np.where(left, c, new_d)
+    return 0.5 * (a + b)
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isnan(values), np.inf, values)
+
+
+def _grid_bracket(
+    f: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray, grid: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cell ``[x_k-1, x_k+1]`` around the best of ``grid`` equally spaced points."""
+    step = (hi - lo) / (grid - 1)
+    best_x = lo.copy()
+    best_f = np.full(lo.shape, np.inf)
+    for k in range(grid):  # a loop over grid points, each evaluated on all draws at once
+        x = lo + k * step
+        fx = _finite(f(x))
+        better = fx < best_f
+        best_x = np.where(better, x, best_x)
+        best_f = np.where(better, fx, best_f)
+    return np.maximum(best_x - step, lo), np.minimum(best_x + step, hi)
