@@ -95,7 +95,7 @@ def _bad(tmp_path, name, frame):
 )
 def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys, case, frame, needle):
     path = _bad(tmp_path, f"{case}.csv", frame)
-    code, out, err = run_cli(
+    code, _, err = run_cli(
         ["fit", "--data", path, "--out", str(tmp_path / "x.nc"), "--quiet"], capsys
     )
     assert code == 2
