@@ -204,3 +204,5 @@ def get_law(name: str) -> Law:
         close = difflib.get_close_matches(name, LAWS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise SpecError(f"unknown law {name!r}{hint} (known: {', '.join(sorted(LAWS))})") from None
+
+from bayescale.laws import isoflop as _isoflop  # noqa: E402, F401  (registers the "isoflop" law)

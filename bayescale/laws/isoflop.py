@@ -1,0 +1,166 @@
+"""The IsoFLOP law (Chinchilla's Approach 2, fitted jointly over all budgets).
+
+For a fixed training budget ``C`` the loss, as a function of model size, has a valley whose
+bottom moves with the budget. Approach 2 of Hoffmann et al. (2022) fits a parabola in
+``log N`` to each budget's runs, then a power law ``N_opt ∝ C^a`` to the parabola minima. Here
+the two stages are one model: the vertex of every budget's valley lies on
+
+    log N*(C) = log G + a · log(C / 6)
+
+(so ``N_opt = G·(C/6)^a`` and, under ``C = 6·N·D``, ``D_opt = (C/6)^b / G`` with ``b = 1 − a``,
+the notation of Hoffmann et al. 2022, eq. 4), and the log loss around it is
+
+    log L = log L*(C) + k(C) · u² · (1 + s·u),    u = log N − log N*(C),
+
+where ``L*(C)`` (``loss_opt``) and ``k(C)`` (``curvature``) belong to each budget and ``s``
+(``skew``) is a small shared cubic term that lets the valley be steeper on one side than on the
+other (with ``s = 0`` the valley is the plain parabola of Approach 2). ``u = 0`` stays a
+stationary point for every ``s``, so ``N*(C)`` is the bottom of the valley.
+
+Parameter names (and posterior variables): ``a``, ``G``, ``curvature``, ``loss_opt``, ``skew``;
+``b = 1 − a`` is a deterministic of the posterior.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bayescale.constants import FLOPS_PER_PARAM_TOKEN
+
+__all__ = ["ISOFLOP_LAW", "isoflop_loss", "isoflop_optimal"]
+
+
+def _log(x: Any) -> Any:
+    """Natural log for numpy/xarray objects and pytensor tensors alike."""
+    if hasattr(x, "owner") and hasattr(x, "type"):  # a pytensor variable
+        import pytensor.tensor as pt
+
+        return pt.log(x)
+    return np.log(x)
+
+
+def _exp(x: Any) -> Any:
+    if hasattr(x, "owner") and hasattr(x, "type"):
+        import pytensor.tensor as pt
+
+        return pt.exp(x)
+    return np.exp(x)
+
+
+def isoflop_loss(
+    params: Any,
+    flops: Any,
+    *,
+    a: Any,
+    G: Any,
+    curvature: Any,
+    loss_opt: Any,
+    skew: Any = 0.0,
+    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+) -> Any:
+    """Loss of a model of ``params`` parameters trained with ``flops`` FLOP, on an IsoFLOP valley.
+
+    ``L = loss_opt · exp(curvature · u² · (1 + skew·u))`` with
+    ``u = log(params) − log(G · (flops/6)^a)``.
+
+    Works on numpy arrays, xarray objects (broadcast by dimension name) and pytensor tensors.
+
+    Parameters
+    ----------
+    params, flops : array-like
+        Parameter count N and training compute C (FLOP).
+    a : array-like
+        Exponent of ``N_opt ∝ C^a``.
+    G : array-like
+        Prefactor: ``N_opt = G · (C/6)^a``.
+    curvature : array-like
+        Curvature ``k`` of the valley of log loss in (natural) log N, at the budget ``flops``.
+    loss_opt : array-like
+        Loss at the bottom of the valley of the budget ``flops``.
+    skew : array-like, default 0
+        Cubic asymmetry of the valley (0: a parabola).
+    flops_per_param_token : float, default 6
+        The ``C = 6·N·D`` convention.
+
+    Returns
+    -------
+    array-like
+        The loss, in the unit of ``loss_opt``.
+
+    Examples
+    --------
+    >>> n_opt = 0.1 * (1e21 / 6) ** 0.5
+    >>> float(isoflop_loss(n_opt, 1e21, a=0.5, G=0.1, curvature=0.05, loss_opt=2.5))
+    2.5
+    >>> round(float(isoflop_loss(n_opt * np.e, 1e21, a=0.5, G=0.1, curvature=0.05,
+    ...                          loss_opt=2.5)), 4)
+    2.6282
+    """
+    log_n_opt = _log(G) + a * _log(flops / flops_per_param_token)
+    u = _log(params) - log_n_opt
+    return loss_opt * _exp(curvature * u**2 * (1.0 + skew * u))
+
+
+def isoflop_optimal(
+    flops: Any,
+    *,
+    a: Any,
+    G: Any,
+    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
+) -> dict[str, Any]:
+    """Compute-optimal parameters and tokens at a budget: ``N = G·(C/6)^a``, ``D = C/(6·N)``.
+
+    Parameters
+    ----------
+    flops : array-like
+        Training budget C (FLOP).
+    a, G : array-like
+        Exponent and prefactor of ``N_opt = G·(C/6)^a``.
+    flops_per_param_token : float, default 6
+        The ``C = 6·N·D`` convention.
+
+    Returns
+    -------
+    dict
+        ``params_opt``, ``tokens_opt`` and ``tokens_per_param``.
+
+    Examples
+    --------
+    >>> out = isoflop_optimal(6e20, a=0.5, G=0.1)
+    >>> float(out["params_opt"]), float(out["tokens_opt"])
+    (1000000000.0, 100000000000.0)
+    """
+    params_opt = G * (flops / flops_per_param_token) ** a
+    tokens_opt = flops / (flops_per_param_token * params_opt)
+    return {
+        "params_opt": params_opt,
+        "tokens_opt": tokens_opt,
+        "tokens_per_param": tokens_opt / params_opt,
+    }
+
+
+def _register() -> Any:
+    from bayescale.laws import Law, register_law
+
+    return register_law(
+        Law(
+            name="isoflop",
+            loss=isoflop_loss,
+            inputs=("params", "flops"),
+            params=("a", "G", "curvature", "loss_opt", "skew"),
+            description=(
+                "IsoFLOP valleys log L = log L*(C) + k(C)·u²·(1 + s·u), u = log N − log N*(C), "
+                "N*(C) = G·(C/6)^a, all budgets jointly (Hoffmann et al. 2022, Approach 2)"
+            ),
+            params_kind="total",
+            published={"a": 0.49, "b": 0.51},
+            citation="Hoffmann et al. 2022, arXiv:2203.15556, Approach 2 (Table 2: a = 0.49)",
+            family="isoflop",
+        )
+    )
+
+
+#: The registered :class:`~bayescale.laws.Law` (``get_law("isoflop")``).
+ISOFLOP_LAW = _register()

@@ -1,0 +1,409 @@
+"""The IsoFLOP model family: Chinchilla's Approach 2 as one Bayesian model over all budgets.
+
+Rows are grouped into *budgets* by their ``flops`` column (:func:`assign_budgets`). In each
+budget the log loss is a valley in log N whose bottom lies on ``log N*(C) = log G + a·log(C/6)``
+(see :mod:`bayescale.laws.isoflop`), so ``a`` and ``b = 1 − a`` get posteriors directly instead of
+a two-stage fit of parabola minima.
+
+Model (per budget ``c``, run ``i``; ``x = log N − log N0``, ``N0`` the geometric mean of ``params``,
+``C0`` the geometric mean of the budgets)::
+
+    n_ref            ~ Normal(mu_G + a·log(C0/6) − log N0, sigma_G)   # log N*(C0) − log N0
+    x*_c             = n_ref + a·(log C_c − log C0)
+    log L_i          ~ StudentT(nu, log loss_opt_c + k_c·u_i²·(1 + skew·u_i), sigma),
+    u_i              = x_i − x*_c
+
+``G = exp(n_ref + log N0 − a·log(C0/6))`` keeps the spec's LogNormal prior on ``G`` exactly (the
+change of variables is a unit-Jacobian shear). Each budget has its own ``curvature`` k_c and
+``loss_opt`` L*_c, drawn independently from their priors.
+
+Partial pooling (``spec.pooling``, e.g. over Porian et al.'s ``config`` column): ``a`` varies on
+the log scale (``a_g = a_pop·exp(τ_a·z_g)``), ``G`` at the reference scale
+(``n_ref_g = n_ref_pop + τ_G·z_g``) and ``skew`` additively, all non-centred; budgets are then
+(group, budget) cells. Without a parameter list (``--group config`` on the command line), ``a``,
+``G`` and ``skew`` are pooled.
+
+Posterior variables: ``a``, ``b``, ``G``, ``skew`` (dim = the group column when pooled, with
+``<p>_pop`` and ``<p>_tau``), ``curvature`` and ``loss_opt`` (dim ``budget``, with coordinates
+``budget_flops`` and, when pooled, ``budget_group``), ``sigma``;
+observed ``log_loss`` (dim ``run``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayescale.constants import FLOPS_PER_PARAM_TOKEN
+from bayescale.data.schema import validate_runs
+from bayescale.exceptions import RunTableError
+from bayescale.modeling.build import ModelInfo
+from bayescale.modeling.spec import ModelSpec
+
+__all__ = [
+    "BUDGET_RTOL",
+    "DEFAULT_POOLED",
+    "MIN_SIZES",
+    "WINDOW",
+    "allocate",
+    "assign_budgets",
+    "budget_coords",
+    "build",
+    "prepare",
+]
+
+log = logging.getLogger("bayescale")
+
+#: Rows whose ``flops`` lie within this relative distance of the smallest value of a budget
+#: belong to that budget (IsoFLOP designs space budgets by factors of 1.5 or more; digitised or
+#: 6·N·D-derived budgets scatter by a few per cent).
+BUDGET_RTOL: float = 0.05
+#: Fewest distinct model sizes a budget needs (a valley has three free quantities).
+MIN_SIZES: int = 3
+#: Rows whose log loss exceeds their budget's lowest by more than this are left out of the fit
+#: (the far walls of a valley follow power laws, not a parabola); at least the ``MIN_SIZES``
+#: lowest-loss rows of a budget are always kept.
+WINDOW: float = 0.2
+#: Parameters pooled when the spec names a group but no parameters.
+DEFAULT_POOLED: tuple[str, ...] = ("a", "G", "skew")
+#: Name of the column :func:`prepare` adds: the budget (FLOP) each row was assigned to.
+BUDGET_COLUMN = "flops_budget"
+
+
+def assign_budgets(flops: Any, *, rtol: float = BUDGET_RTOL) -> tuple[np.ndarray, np.ndarray]:
+    """Group FLOP values into budgets: exact or near-equal values share a budget.
+
+    Values are sorted; a new budget starts whenever a value exceeds the smallest value of the
+    current budget by more than ``rtol`` (relative). A budget's value is the geometric mean of
+    its members.
+
+    Parameters
+    ----------
+    flops : array-like
+        Positive FLOP values.
+    rtol : float, default :data:`BUDGET_RTOL`
+        Relative tolerance.
+
+    Returns
+    -------
+    (codes, budgets)
+        ``codes[i]`` indexes ``budgets`` (increasing) for row ``i``.
+
+    Examples
+    --------
+    >>> codes, budgets = assign_budgets([1e18, 1.01e18, 3e18, 1e18])
+    >>> codes.tolist(), [f"{b:.3g}" for b in budgets]
+    ([0, 0, 1, 0], ['1e+18', '3e+18'])
+    """
+    values = np.asarray(flops, dtype=float)
+    order = np.argsort(values, kind="stable")
+    codes = np.empty(len(values), dtype=int)
+    start = -np.inf
+    k = -1
+    for i in order:
+        if values[i] > start * (1.0 + rtol):
+            k += 1
+            start = values[i]
+        codes[i] = k
+    logs = np.log(values)
+    budgets = np.array([np.exp(logs[codes == j].mean()) for j in range(k + 1)])
+    return codes, budgets
+
+
+def _rows(frame: pd.DataFrame, limit: int = 4) -> str:
+    labels = [str(v) for v in frame.index[:limit]]
+    more = f", ... ({len(frame)} rows)" if len(frame) > limit else ""
+    return ", ".join(labels) + more
+
+
+def prepare(
+    runs: pd.DataFrame,
+    spec: ModelSpec,
+    *,
+    rtol: float = BUDGET_RTOL,
+    window: float | None = WINDOW,
+    exclude_outliers: bool = True,
+) -> pd.DataFrame:
+    """Validate a run table for an IsoFLOP fit and assign each row to a budget.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Run table with ``params``, ``tokens``, ``loss`` and ``flops`` (derived as 6·N·D when
+        absent), plus the group column when ``spec`` pools.
+    spec : ModelSpec
+        An ``isoflop`` spec.
+    rtol : float, default :data:`BUDGET_RTOL`
+        Tolerance for grouping ``flops`` into budgets (:func:`assign_budgets`).
+    window : float or None, default :data:`WINDOW`
+        Keep rows whose log loss is within ``window`` of their budget's lowest (at least the
+        :data:`MIN_SIZES` lowest rows); None keeps every row.
+    exclude_outliers : bool, default True
+        Drop rows flagged in the ``outlier`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The validated rows that are fitted, with the column ``flops_budget``; ``attrs`` record
+        ``isoflop_window`` and ``isoflop_window_excluded`` (rows left out by the window).
+
+    Raises
+    ------
+    RunTableError
+        When a budget has fewer than :data:`MIN_SIZES` distinct sizes (naming the budget, the
+        group and the rows), or a group has fewer than two budgets.
+    """
+    group = spec.pooling.group if spec.pooling is not None else None
+    runs = validate_runs(runs, group=group)
+    attrs = dict(runs.attrs)
+    if exclude_outliers and runs["outlier"].any():
+        n = int(runs["outlier"].sum())
+        log.info("excluding %d run(s) flagged as outliers", n)
+        runs = runs.loc[~runs["outlier"]].copy()
+        attrs["outliers_excluded"] = n
+    flops = runs["flops"].to_numpy(dtype=float)
+    if np.isnan(flops).any():
+        pos = int(np.flatnonzero(np.isnan(flops))[0])
+        raise RunTableError(f"column 'flops', row {runs.index[pos]}: value is missing")
+    keys = runs[group].astype(str) if group else pd.Series("", index=runs.index)
+    budget_values = np.empty(len(runs))
+    keep = np.ones(len(runs), dtype=bool)
+    for g in sorted(keys.unique()):
+        mask = (keys == g).to_numpy()
+        where = f" of group {group}={g!r}" if group else ""
+        codes, budgets = assign_budgets(flops[mask], rtol=rtol)
+        if len(budgets) < 2:
+            raise RunTableError(
+                f"column 'flops'{where}: an IsoFLOP fit needs at least 2 budgets, found "
+                f"{len(budgets)} ({', '.join(f'{b:.3g}' for b in budgets)})"
+            )
+        budget_values[mask] = budgets[codes]
+        sub = runs.loc[mask]
+        logl = np.log(sub["loss"].to_numpy(dtype=float))
+        sub_keep = np.ones(len(sub), dtype=bool)
+        for j, c in enumerate(budgets):
+            in_b = codes == j
+            sizes = np.unique(sub["params"].to_numpy()[in_b])
+            if len(sizes) < MIN_SIZES:
+                raise RunTableError(
+                    f"column 'flops'{where}: budget {c:.4g} has {len(sizes)} distinct model "
+                    f"size(s) (rows {_rows(sub.loc[in_b])}); an IsoFLOP fit needs at least "
+                    f"{MIN_SIZES} per budget"
+                )
+            if window is not None:
+                idx = np.flatnonzero(in_b)
+                excess = logl[idx] - logl[idx].min()
+                ok = excess <= window
+                if ok.sum() < MIN_SIZES:
+                    ok[np.argsort(excess, kind="stable")[:MIN_SIZES]] = True
+                sub_keep[idx[~ok]] = False
+        keep[np.flatnonzero(mask)] = sub_keep
+    out = runs.copy()
+    out[BUDGET_COLUMN] = budget_values
+    n_out = int((~keep).sum())
+    if n_out:
+        log.info(
+            "isoflop: leaving out %d run(s) more than %.3g above their budget's lowest log loss",
+            n_out,
+            window,
+        )
+    out = out.loc[keep].copy()
+    attrs["isoflop_window"] = "none" if window is None else float(window)
+    attrs["isoflop_window_excluded"] = n_out
+    out.attrs = attrs
+    return out
+
+
+def _cells(runs: pd.DataFrame, group: str | None) -> tuple[np.ndarray, pd.DataFrame]:
+    """Index of each row's (group, budget) cell, and the cells' table."""
+    gcol = runs[group].astype(str) if group else pd.Series("", index=runs.index)
+    key = pd.DataFrame({"group": gcol.to_numpy(), "flops": runs[BUDGET_COLUMN].to_numpy()})
+    cells = key.drop_duplicates().sort_values(["group", "flops"]).reset_index(drop=True)
+    lookup = {
+        (g, f): i for i, (g, f) in enumerate(zip(cells["group"], cells["flops"], strict=True))
+    }
+    codes = np.array([lookup[(g, f)] for g, f in zip(key["group"], key["flops"], strict=True)])
+    labels = [
+        (f"{g}@{f:.4g}" if group else f"{f:.4g}")
+        for g, f in zip(cells["group"], cells["flops"], strict=True)
+    ]
+    cells["label"] = labels
+    return codes, cells
+
+
+def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
+    """Build the PyMC IsoFLOP model of ``spec`` on a table returned by :func:`prepare`.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        An ``isoflop`` spec (priors on ``a``, ``G``, ``curvature``, ``loss_opt``, ``skew``).
+    runs : pandas.DataFrame
+        The prepared run table (column ``flops_budget``); a table without it is prepared here.
+
+    Returns
+    -------
+    (pymc.Model, ModelInfo)
+        The model and what is needed to read its posterior.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if BUDGET_COLUMN not in runs.columns:
+        runs = prepare(runs, spec)
+    pooling = spec.pooling
+    group = pooling.group if pooling is not None else None
+    pooled: tuple[str, ...] = ()
+    if pooling is not None:
+        pooled = tuple(pooling.params) or DEFAULT_POOLED
+        bad = [p for p in pooled if p not in DEFAULT_POOLED]
+        if bad:
+            raise RunTableError(
+                f"isoflop: only {', '.join(DEFAULT_POOLED)} can vary by group, not {', '.join(bad)}"
+            )
+        if group not in runs.columns:
+            raise RunTableError(f"group column {group!r} not found in the run table")
+    run_ids = (
+        [str(v) for v in runs["run_id"]]
+        if "run_id" in runs.columns
+        else [str(i) for i in range(len(runs))]
+    )
+    cell_idx, cells = _cells(runs, group)
+    log_n = np.log(runs["params"].to_numpy(dtype=float))
+    log_n0 = float(log_n.mean())
+    log_cells = np.log(cells["flops"].to_numpy(dtype=float))
+    log_c0 = float(log_cells.mean())
+    log_c6 = log_c0 - np.log(FLOPS_PER_PARAM_TOKEN)
+    coords: dict[str, Any] = {"run": run_ids, "budget": list(cells["label"])}
+    groups: tuple[str, ...] = ()
+    if group is not None:
+        codes, uniques = pd.factorize(runs[group].astype(str), sort=True)
+        groups = tuple(str(u) for u in uniques)
+        coords[group] = list(groups)
+        cell_group = np.searchsorted(np.array(groups), cells["group"].to_numpy())
+    priors = spec.priors
+
+    with pm.Model(coords=coords) as model:
+        x = pm.Data("log_params_centred", log_n - log_n0, dims="run")
+        cell = pm.Data("budget_idx", cell_idx, dims="run")
+        lc = pm.Data("log_flops_centred", log_cells - log_c0, dims="budget")
+
+        # exponent a
+        if "a" in pooled:
+            a_pop = priors["a"].create("a_pop")
+            tau = pm.HalfNormal("a_tau", sigma=pooling.tau)  # type: ignore[union-attr]
+            z = pm.Normal("a_z", 0.0, 1.0, dims=group)
+            a = pm.Deterministic("a", a_pop * pt.exp(tau * z), dims=group)
+            pm.Deterministic("b_pop", 1.0 - a_pop)
+            a_cell = a[cell_group]
+        else:
+            a_pop = a = priors["a"].create("a")
+            a_cell = a
+        pm.Deterministic("b", 1.0 - a, dims=group if "a" in pooled else None)
+
+        # vertex at the reference budget (G's LogNormal prior, sheared exactly)
+        g_mu, g_sigma = priors["G"].kwargs["mu"], priors["G"].kwargs["sigma"]
+        if priors["G"].dist != "LogNormal":
+            raise RunTableError("isoflop: the prior of G must be LogNormal")
+        if "G" in pooled:
+            n_ref_pop = pm.Normal("log_G_ref_pop", g_mu + a_pop * log_c6 - log_n0, g_sigma)
+            tau_g = pm.HalfNormal("G_tau", sigma=pooling.tau)  # type: ignore[union-attr]
+            z_g = pm.Normal("G_z", 0.0, 1.0, dims=group)
+            n_ref = n_ref_pop + tau_g * z_g
+            pm.Deterministic("G_pop", pt.exp(n_ref_pop + log_n0 - a_pop * log_c6))
+            n_ref_cell = n_ref[cell_group]
+        else:
+            n_ref = pm.Normal("log_G_ref", g_mu + a_pop * log_c6 - log_n0, g_sigma)
+            n_ref_cell = n_ref
+        a_dims = group if ("a" in pooled or "G" in pooled) else None
+        pm.Deterministic("G", pt.exp(n_ref + log_n0 - a * log_c6), dims=a_dims)
+
+        # skew
+        if "skew" in pooled:
+            s_pop = priors["skew"].create("skew_pop")
+            tau_s = pm.HalfNormal("skew_tau", sigma=pooling.tau)  # type: ignore[union-attr]
+            z_s = pm.Normal("skew_z", 0.0, 1.0, dims=group)
+            skew = pm.Deterministic("skew", s_pop + tau_s * z_s, dims=group)
+            skew_run = skew[cell_group][cell]
+        else:
+            skew_run = priors["skew"].create("skew")
+
+        k = priors["curvature"].create("curvature", dims="budget")
+        l_opt = priors["loss_opt"].create("loss_opt", dims="budget")
+        vertex = n_ref_cell + a_cell * lc
+        if group is not None:
+            pm.Data("group_idx", codes, dims="run")
+        u = x - vertex[cell]
+        mu = pt.log(l_opt)[cell] + k[cell] * u**2 * (1.0 + skew_run * u)
+        noise = spec.likelihood.sigma.create("sigma")
+        observed = pm.Data(
+            "log_loss_observed", np.log(runs["loss"].to_numpy(dtype=float)), dims="run"
+        )
+        if spec.likelihood.dist == "StudentT":
+            pm.StudentT(
+                "log_loss", nu=spec.likelihood.nu, mu=mu, sigma=noise, observed=observed, dims="run"
+            )
+        else:
+            pm.Normal("log_loss", mu=mu, sigma=noise, observed=observed, dims="run")
+
+    scales = {"params": float(np.exp(log_n0)), "flops": float(np.exp(log_c0))}
+    info = ModelInfo(
+        law=spec.law,
+        scales=scales,
+        group=group,
+        groups=groups,
+        pooled=pooled,
+        run_ids=tuple(run_ids),
+    )
+    return model, info
+
+
+def budget_coords(runs: pd.DataFrame, group: str | None) -> dict[str, Any]:
+    """Non-dimension coordinates of the ``budget`` dim: ``budget_flops`` (and ``budget_group``)."""
+    _, cells = _cells(runs, group)
+    out: dict[str, Any] = {"budget_flops": ("budget", cells["flops"].to_numpy(dtype=float))}
+    if group is not None:
+        out["budget_group"] = ("budget", cells["group"].to_numpy(dtype=object))
+    return out
+
+
+def allocate(posterior: xr.Dataset, flops: Any) -> dict[str, xr.DataArray]:
+    """Compute-optimal parameters and tokens at new budgets from an IsoFLOP posterior.
+
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        Posterior with ``a`` and ``G`` (dims ``chain``, ``draw`` and, when pooled, the group).
+    flops : array-like
+        Budgets (FLOP).
+
+    Returns
+    -------
+    dict of str to xarray.DataArray
+        ``params_opt`` (``G·(C/6)^a``) and ``tokens_opt`` (``C/(6·N_opt)``), with the
+        posterior's dims plus ``flops``.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> post = xr.Dataset({"a": (("chain", "draw"), np.full((1, 2), 0.5)),
+    ...                    "G": (("chain", "draw"), np.full((1, 2), 0.1))})
+    >>> out = allocate(post, [6e20])
+    >>> float(out["params_opt"].isel(chain=0, draw=0, flops=0))
+    1000000000.0
+    >>> out["tokens_opt"].dims
+    ('chain', 'draw', 'flops')
+    """
+    from bayescale.laws.isoflop import isoflop_optimal
+
+    c = np.atleast_1d(np.asarray(flops, dtype=float))
+    budget = xr.DataArray(c, dims="flops", coords={"flops": c})
+    opt = isoflop_optimal(budget, a=posterior["a"], G=posterior["G"])
+    return {
+        "params_opt": opt["params_opt"].rename("params_opt"),
+        "tokens_opt": opt["tokens_opt"].rename("tokens_opt"),
+    }
