@@ -1,0 +1,58 @@
+"""Default styles of the plots as explicit dicts (override any key through ``style=``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["COLORS", "REFERENCE_STYLES", "STYLE", "get_ax", "merged"]
+
+#: Colour cycle for slices and groups (colour-blind safe, Okabe-Ito).
+COLORS: tuple[str, ...] = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#000000",
+)
+
+#: Default style of each drawn element, by role.
+STYLE: dict[str, dict[str, Any]] = {
+    "data": {"s": 14, "alpha": 0.6, "color": "0.35", "linewidths": 0, "zorder": 3},
+    "line": {"linewidth": 1.8, "zorder": 4},
+    "band": {"alpha": 0.25, "linewidth": 0, "zorder": 2},
+    "vertex": {"marker": "D", "markersize": 6, "capsize": 3, "zorder": 5, "linestyle": "none"},
+    "hist": {"bins": 50, "density": True, "alpha": 0.55, "color": COLORS[0]},
+    "interval": {"alpha": 0.15, "color": COLORS[0], "linewidth": 0},
+    "identity": {"color": "0.5", "linestyle": ":", "linewidth": 1.0},
+    "data_range": {"color": "0.85", "alpha": 0.5, "linewidth": 0, "zorder": 0},
+}
+
+#: Line styles of the published reference fits.
+REFERENCE_STYLES: dict[str, dict[str, Any]] = {
+    "kaplan": {"color": "#7F3C8D", "linestyle": "--", "linewidth": 1.3},
+    "hoffmann": {"color": "#11A579", "linestyle": "-.", "linewidth": 1.3},
+    "epoch": {"color": "#E73F74", "linestyle": ":", "linewidth": 1.6},
+}
+
+
+def merged(
+    role: str, style: Mapping[str, Mapping[str, Any]] | None, **extra: Any
+) -> dict[str, Any]:
+    """The default style of ``role`` updated by ``extra`` and then by ``style[role]``."""
+    out = {**STYLE.get(role, {}), **extra}
+    if style and role in style:
+        out.update(style[role])
+    return out
+
+
+def get_ax(ax: Any) -> Any:
+    """Return ``ax``, or a new Axes on a new figure when it is None."""
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    _, new = plt.subplots(figsize=(6.0, 4.2), layout="constrained")
+    return new

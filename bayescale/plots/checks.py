@@ -1,0 +1,157 @@
+"""Prior and posterior predictive checks, and sampler diagnostics through arviz-plots."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from bayescale.constants import DEFAULT_CI_PROB
+from bayescale.exceptions import BayescaleError
+from bayescale.laws import get_law
+from bayescale.plots import _draws
+from bayescale.plots._style import COLORS, get_ax, merged
+
+__all__ = ["plot_diagnostics", "plot_ppc"]
+
+
+def plot_ppc(
+    fit: Any,
+    *,
+    prior: bool = False,
+    ci_prob: float = DEFAULT_CI_PROB,
+    draws: int = 500,
+    seed: int = 0,
+    style: Mapping[str, Mapping[str, Any]] | None = None,
+    ax: Any = None,
+) -> Any:
+    """Predictive check: each run's observed loss against its predictive interval.
+
+    Every run is a point at (observed loss, predictive median) with a vertical bar for its
+    ``ci_prob`` predictive interval; the dotted line is y = x. The title gives the share of runs
+    whose observed loss lies inside its interval (near ``ci_prob`` when the model is calibrated).
+    With ``prior=True`` the draws come from the spec's priors instead (a prior predictive check:
+    are the priors wide enough to cover the data, and not absurdly wide?).
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted loss law.
+    prior : bool
+        Prior (True) or posterior (False) predictive check.
+    ci_prob : float, default 0.9
+        Mass of each run's predictive interval.
+    draws : int
+        Number of prior draws (prior check) or at most that many posterior draws.
+    seed : int
+        Seed of the prior and noise draws.
+    style : mapping, optional
+        Style overrides by role (``vertex``, ``identity``).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from bayescale.testing import fake_fit
+    >>> ax = plot_ppc(fake_fit("chinchilla", draws=100))
+    >>> ax.get_xlabel()
+    'observed loss'
+    """
+    law = get_law(fit.spec.law)
+    runs = fit.runs
+    missing = [c for c in (*law.inputs, "loss") if c not in runs]
+    if missing:
+        raise BayescaleError(f"the run table lacks column(s) {', '.join(missing)}")
+    if prior:
+        post = _draws.prior_draws(fit, draws=draws, seed=seed)
+    else:
+        post = _draws.thin(fit.posterior, max_draws=draws)
+    inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
+    gdim = fit.info.group if fit.info.group and fit.info.group in post.dims else None
+    if gdim is not None:  # pick each run's own group value
+        import xarray as xr
+
+        labels = xr.DataArray(runs[gdim].astype(str).to_numpy(), dims="point")
+        post = post.sel({gdim: labels})
+    with np.errstate(over="ignore", invalid="ignore"):
+        pred = _draws.predictive_draws(fit, inputs, seed=seed, posterior=post)
+        q = _draws.interval(pred, ci_prob)
+    obs = runs["loss"].to_numpy(float)
+    med, lo, hi = q["median"].values, q["lower"].values, q["upper"].values
+    inside = float(np.mean((obs >= lo) & (obs <= hi)))
+    ax = get_ax(ax)
+    color = COLORS[1] if prior else COLORS[0]
+    ax.errorbar(
+        obs,
+        med,
+        yerr=[np.clip(med - lo, 0, None), np.clip(hi - med, 0, None)],
+        **merged("vertex", style, color=color, marker="o", markersize=3, capsize=0, alpha=0.7),
+    )
+    span = [float(np.nanmin(obs)) / 1.05, float(np.nanmax(obs)) * 1.05]
+    ax.plot(span, span, **merged("identity", style))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("observed loss")
+    ax.set_ylabel(f"{'prior' if prior else 'posterior'} predictive loss")
+    which = "Prior" if prior else "Posterior"
+    ax.set_title(
+        f"{which} predictive check: {inside:.0%} of runs inside the {ci_prob:.0%} interval"
+    )
+    return ax
+
+
+def plot_diagnostics(
+    fit: Any,
+    *,
+    kind: Literal["trace", "rank"] = "trace",
+    var_names: Sequence[str] | None = None,
+) -> Any:
+    """Sampler diagnostics drawn by arviz-plots: trace and density per chain, or rank plots.
+
+    Unlike the other plots this draws a grid of panels, so it returns the matplotlib Figure
+    (arviz-plots lays the panels out itself and takes no ``ax=``).
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit.
+    kind : {"trace", "rank"}
+        ``trace``: per-chain densities and traces (``arviz.plot_trace_dist``); ``rank``: rank
+        histograms per chain (``arviz.plot_rank``), flat when chains agree.
+    var_names : sequence of str, optional
+        Variables (default: the law's parameters and the noise scale).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from bayescale.testing import fake_fit
+    >>> fig = plot_diagnostics(fake_fit("chinchilla", draws=100), var_names=["alpha"])
+    >>> len(fig.axes)
+    2
+    """
+    import arviz_plots as azp
+
+    names = list(var_names) if var_names is not None else fit.param_names()
+    missing = [n for n in names if n not in fit.posterior]
+    if missing:
+        raise BayescaleError(f"no posterior variable(s) {', '.join(missing)}")
+    funcs: dict[str, Any] = {"trace": azp.plot_trace_dist, "rank": azp.plot_rank}
+    if kind not in funcs:
+        raise BayescaleError(f"kind must be 'trace' or 'rank', not {kind!r}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        pc = funcs[kind](fit.tree, var_names=names, backend="matplotlib")
+    return pc.viz["figure"].item()

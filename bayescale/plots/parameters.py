@@ -1,0 +1,162 @@
+"""Parameter posteriors against published values, and model-comparison scores."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayescale.constants import DEFAULT_CI_PROB
+from bayescale.exceptions import BayescaleError
+from bayescale.plots import _draws
+from bayescale.plots._style import COLORS, REFERENCE_STYLES, get_ax, merged
+
+__all__ = ["plot_comparison", "plot_parameter"]
+
+
+def plot_parameter(
+    fit: Any,
+    *,
+    name: str,
+    group: str | None = None,
+    references: Sequence[str] = ("hoffmann", "epoch", "kaplan"),
+    ci_prob: float = DEFAULT_CI_PROB,
+    style: Mapping[str, Mapping[str, Any]] | None = None,
+    ax: Any = None,
+) -> Any:
+    """Posterior of one parameter (histogram, median, interval) with published values as lines.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fit.
+    name : str
+        A posterior variable, e.g. ``"alpha"``.
+    group : str, optional
+        For a group-level parameter, the group to draw (default: all groups pooled together).
+    references : sequence of str
+        Published fits whose value of ``name`` (when they have one) is drawn as a vertical line.
+    ci_prob : float, default 0.9
+        Mass of the shaded equal-tailed interval.
+    style : mapping, optional
+        Style overrides by role (``hist``, ``interval``, ``line``) or reference name.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from bayescale.testing import fake_fit
+    >>> ax = plot_parameter(fake_fit("chinchilla", draws=100), name="alpha")
+    >>> ax.get_xlabel()
+    'alpha'
+    """
+    post = fit.posterior
+    if name not in post:
+        raise BayescaleError(
+            f"no posterior variable {name!r}; available: {', '.join(map(str, post.data_vars))}"
+        )
+    da = post[name]
+    extra = [d for d in da.dims if d not in ("chain", "draw")]
+    if group is not None:
+        if not extra:
+            raise BayescaleError(f"{name!r} has no group dim; drop group={group!r}")
+        if group not in [str(v) for v in da[extra[0]].values]:
+            raise BayescaleError(f"group {group!r} not in {extra[0]!r} of {name!r}")
+        da = da.sel({extra[0]: group})
+    values = np.asarray(da.values, dtype=float).ravel()
+    ax = get_ax(ax)
+    ax.hist(values, **merged("hist", style))
+    q = _draws.interval(da, ci_prob)
+    lo, med, hi = float(q["lower"]), float(q["median"]), float(q["upper"])
+    ax.axvspan(lo, hi, label=f"{ci_prob:.0%} interval", **merged("interval", style))
+    ax.axvline(med, label=f"median {med:.4g}", **merged("line", style, color=COLORS[0]))
+    for ref_name in references:
+        ref = _draws.REFERENCE_FITS.get(ref_name)
+        if ref is None:
+            raise BayescaleError(f"unknown reference fit {ref_name!r}")
+        if ref.law != fit.spec.law or name not in ref.values:
+            continue
+        v = float(ref.values[name])
+        line_style = {**REFERENCE_STYLES[ref_name], **(style or {}).get(ref_name, {})}
+        ax.axvline(v, label=f"{ref.label}: {v:.4g}", **line_style)
+    ax.set_xlabel(name if group is None else f"{name}[{group}]")
+    ax.set_ylabel("posterior density")
+    ax.set_yticks([])
+    ax.legend(fontsize="x-small", frameon=False)
+    return ax
+
+
+def plot_comparison(
+    table: pd.DataFrame,
+    *,
+    score: str = "elpd",
+    error: str | None = "se",
+    higher_is_better: bool = True,
+    style: Mapping[str, Mapping[str, Any]] | None = None,
+    ax: Any = None,
+) -> Any:
+    """Comparison scores of several fits as points with error bars, best at the top.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per model (the index names it), e.g. from ``bayescale.compare`` or
+        ``arviz.compare``.
+    score : str
+        Column with the score (e.g. ``elpd`` or an extrapolation log score).
+    error : str or None
+        Column with its standard error (None: no error bars).
+    higher_is_better : bool
+        Order so the best model is on top.
+    style : mapping, optional
+        Style overrides by role (``vertex``).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib, pandas as pd
+    >>> matplotlib.use("Agg")
+    >>> t = pd.DataFrame({"elpd": [510.0, 480.0], "se": [9.0, 11.0]},
+    ...                  index=["chinchilla", "kaplan"])
+    >>> [t.get_text() for t in plot_comparison(t).get_yticklabels()]
+    ['kaplan', 'chinchilla']
+    """
+    for col in (score, error):
+        if col is not None and col not in table.columns:
+            raise BayescaleError(
+                f"comparison table has no column {col!r} "
+                f"(columns: {', '.join(map(str, table.columns))})"
+            )
+    if table.empty:
+        raise BayescaleError("comparison table is empty")
+    ordered = table.sort_values(score, ascending=higher_is_better)
+    ax = get_ax(ax)
+    y = np.arange(len(ordered))
+    xerr = ordered[error].to_numpy(float) if error is not None else None
+    ax.errorbar(
+        ordered[score].to_numpy(float),
+        y,
+        xerr=xerr,
+        **merged("vertex", style, color=COLORS[0], marker="o"),
+    )
+    best = float(ordered[score].iloc[-1])
+    ax.axvline(best, **merged("identity", style))
+    ax.set_yticks(y, [str(i) for i in ordered.index])
+    ax.set_xlabel(score + (f" (± {error})" if error else ""))
+    ax.set_title(
+        "Model comparison" + (" (higher is better)" if higher_is_better else " (lower is better)")
+    )
+    return ax
