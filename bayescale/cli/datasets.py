@@ -59,6 +59,8 @@ def run_show(args: argparse.Namespace) -> int:
         if isinstance(value, list):
             print(f"  {key} ({len(value)}):")
             for item in value:
+                if isinstance(item, dict):  # e.g. porian2024's configurations
+                    item = "; ".join(f"{k} = {v}" for k, v in item.items())
                 print(f"    - {item}")
         else:
             print(f"  {key}: {value}")

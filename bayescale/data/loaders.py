@@ -42,7 +42,7 @@ def get_loader(name: str) -> Loader:
 
 def _read_csv(path: Path, **kwargs: object) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, **kwargs)  # type: ignore[call-overload, no-any-return]
+        return pd.read_csv(path, **kwargs)  # type: ignore[call-overload]
     except (ValueError, OSError) as exc:
         raise DatasetError(f"{path}: cannot be read as CSV ({exc})") from None
 
@@ -224,7 +224,7 @@ def porian_config(runs: pd.DataFrame, config: str) -> pd.DataFrame:
         raise DatasetError(f"configuration {config!r} mixes params_kind {sorted(kinds)}")
     out = sub.reset_index(drop=True)
     out.attrs = {**runs.attrs, "source": f"{runs.attrs.get('source', 'porian2024')}[{config}]"}
-    return validate_runs(out, params_kind=kinds.pop(), group="config")  # type: ignore[arg-type]
+    return validate_runs(out, params_kind=kinds.pop(), group="config")
 
 
 # ---------------------------------------------------------------------------------------------
