@@ -291,7 +291,20 @@ def optimum(
     }
     if unique_tokens is not None:
         out["epochs_opt"] = d_opt / unique_tokens
-    return {k: xr.DataArray(np.broadcast_to(v, shape), dims=dims) for k, v in out.items()}
+    coords = _coords({**args, "_flops": flops}, dims)
+    return {
+        k: xr.DataArray(np.broadcast_to(v, shape), dims=dims, coords=coords) for k, v in out.items()
+    }
+
+
+def _coords(named: dict[str, xr.DataArray], dims: tuple[str, ...]) -> dict[str, Any]:
+    """Coordinates of the inputs that index the result's dims."""
+    coords: dict[str, Any] = {}
+    for a in named.values():
+        for name, c in a.coords.items():
+            if name not in coords and set(c.dims) <= set(dims) and c.dims:
+                coords[str(name)] = c
+    return coords
 
 
 def _bracket(budget: np.ndarray, inference_tokens: float) -> tuple[np.ndarray, np.ndarray]:
@@ -409,4 +422,7 @@ def _kaplan_ns_optimum(law: Law, theta: xr.Dataset, flops: xr.DataArray) -> dict
         "batch_opt": batch,
         "steps_opt": steps,
     }
-    return {k: xr.DataArray(np.broadcast_to(v, shape), dims=dims) for k, v in out.items()}
+    coords = _coords({**args, **critical, "_flops": flops}, dims)
+    return {
+        k: xr.DataArray(np.broadcast_to(v, shape), dims=dims, coords=coords) for k, v in out.items()
+    }

@@ -1,0 +1,211 @@
+"""Loss bands: law evaluated over posterior draws by name, intervals, noise, pooling, chunking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+from bayescale.analysis._common import NEW_GROUP, law_draws, to_frame
+from bayescale.analysis.allocate import allocate
+from bayescale.analysis.predict import bands, predict
+from bayescale.exceptions import BayescaleError
+from bayescale.laws import chinchilla_loss, get_law
+from bayescale.modeling import _container
+from bayescale.modeling.build import ModelInfo, reference_scales
+from bayescale.modeling.fit import Fit
+from bayescale.modeling.spec import load_spec
+from bayescale.testing import synthetic_runs
+
+
+def pooled_fit(draws: int = 400, seed: int = 3) -> Fit:
+    """A fake Chinchilla fit pooled over ``family`` (groups a, b) for E, alpha and A."""
+    rng = np.random.default_rng(seed)
+    shape = (2, draws)
+    groups = ["a", "b"]
+    runs = synthetic_runs("chinchilla", n=40)
+    runs["family"] = np.where(np.arange(len(runs)) % 2, "a", "b")
+    scales = reference_scales(get_law("chinchilla"), runs)
+
+    def ln(v: float, s: float, extra: tuple[int, ...] = ()) -> np.ndarray:
+        return v * np.exp(s * rng.standard_normal(shape + extra))
+
+    sd, gd = ("chain", "draw"), ("chain", "draw", "family")
+    post = xr.Dataset(
+        {
+            "E_pop": (sd, ln(1.8, 0.01)),
+            "E_tau": (sd, ln(0.05, 0.1)),
+            "E": (gd, ln(1.8, 0.01, (2,)) * np.array([1.0, 1.1])),
+            "alpha_pop": (sd, ln(0.34, 0.02)),
+            "alpha_tau": (sd, ln(0.1, 0.1)),
+            "alpha": (gd, ln(0.34, 0.02, (2,)) * np.array([1.0, 0.9])),
+            "A_pop": (sd, ln(480.0, 0.1)),
+            "A_tau": (sd, ln(0.2, 0.1)),
+            "A": (gd, ln(480.0, 0.1, (2,))),
+            "B": (sd, ln(2000.0, 0.1)),
+            "beta": (sd, ln(0.36, 0.02)),
+            "sigma": (sd, ln(0.005, 0.05)),
+        },
+        coords={"chain": [0, 1], "draw": np.arange(draws), "family": groups},
+    )
+    stats_ = xr.Dataset(
+        {"diverging": (sd, np.zeros(shape, dtype=bool))}, coords=post[["chain", "draw"]].coords
+    )
+    spec = load_spec("chinchilla").with_pooling("family", ("E", "alpha", "A"))
+    info = ModelInfo(
+        law="chinchilla",
+        scales=scales,
+        group="family",
+        groups=tuple(groups),
+        pooled=("E", "alpha", "A"),
+        run_ids=tuple(str(i) for i in range(len(runs))),
+    )
+    tree = _container.make_tree({"posterior": post, "sample_stats": stats_})
+    return Fit(tree, spec, runs, info)
+
+
+def _flat(da: xr.DataArray) -> np.ndarray:
+    return da.stack(sample=("chain", "draw")).transpose("sample", ...).values
+
+
+def test_mean_band_is_the_law_over_draws(fake_chinchilla_fit):
+    fit = fake_chinchilla_fit
+    n, d = np.array([1e9, 7e10]), np.array([2e10, 1.4e12])
+    ds = predict(fit, params=n, tokens=d)
+    assert ds["loss"].dims == ("chain", "draw", "point")
+    p = fit.posterior
+    by_hand = chinchilla_loss(
+        n[None, :],
+        d[None, :],
+        **{k: _flat(p[k])[:, None] for k in ("E", "A", "B", "alpha", "beta")},
+    )
+    np.testing.assert_allclose(_flat(ds["loss"]), by_hand, rtol=1e-12)
+    table = to_frame(ds, ci_prob=0.8)
+    np.testing.assert_allclose(table["loss_median"], np.median(by_hand, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(table["loss_lower"], np.quantile(by_hand, 0.1, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(table["loss_upper"], np.quantile(by_hand, 0.9, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(table["params"], n)
+    assert table.attrs["ci_prob"] == 0.8
+
+
+def test_wider_interval_for_larger_ci(fake_chinchilla_fit):
+    t50 = bands(fake_chinchilla_fit, params=7e10, tokens=1.4e12, ci_prob=0.5)
+    t95 = bands(fake_chinchilla_fit, params=7e10, tokens=1.4e12, ci_prob=0.95)
+    assert (t95.loss_upper - t95.loss_lower).iloc[0] > (t50.loss_upper - t50.loss_lower).iloc[0]
+
+
+def test_points_from_flops_and_grid(fake_chinchilla_fit):
+    fit = fake_chinchilla_fit
+    ds = predict(fit, params=[1e9, 1e10], flops=6e20)
+    np.testing.assert_allclose(ds["tokens"].values, 6e20 / (6 * np.array([1e9, 1e10])))
+    ds = predict(fit, tokens=1e11, flops=[6e20, 6e21])
+    np.testing.assert_allclose(ds["params"].values, [1e9, 1e10])
+    g = bands(fit, params=[1e8, 1e9, 1e10], tokens=[1e9, 1e10], grid=True)
+    assert len(g) == 6
+    assert g["params"].tolist() == [1e8, 1e8, 1e9, 1e9, 1e10, 1e10]
+    assert g["tokens"].tolist() == [1e9, 1e10] * 3
+
+
+def test_at_table_keeps_extra_columns(fake_chinchilla_fit):
+    at = pd.DataFrame({"name": ["x", "y"], "params": [1e9, 7e10], "tokens": [2e10, 1.4e12]})
+    table = bands(fake_chinchilla_fit, at=at)
+    assert table["name"].tolist() == ["x", "y"]
+    assert {"loss_median", "loss_lower", "loss_upper"} <= set(table.columns)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"params": [1e9, 1e10], "tokens": [1e9, 1e10, 1e11]}, "grid=True"),
+        ({"params": [1e9, -1.0], "tokens": 1e10}, r"params\[1\]"),
+        ({"params": 1e9, "tokens": 1e10, "flops": 6e19}, "two of"),
+        ({"params": 1e9}, "'tokens'"),
+        ({}, "no points"),
+        ({"params": 1e9, "tokens": 1e10, "kind": "noisy"}, "kind"),
+        ({"params": 1e9, "tokens": 1e10, "ci_prob": 1.5}, "ci_prob"),
+        ({"params": 1e9, "tokens": 1e10, "group": "a"}, "no group column"),
+    ],
+)
+def test_bad_points_are_clear_errors(fake_chinchilla_fit, kwargs, message):
+    with pytest.raises(BayescaleError, match=message):
+        predict(fake_chinchilla_fit, **kwargs)
+
+
+def test_at_table_errors_name_column_and_row(fake_chinchilla_fit):
+    with pytest.raises(BayescaleError, match=r"'tokens'.*columns: params"):
+        predict(fake_chinchilla_fit, at=pd.DataFrame({"params": [1e9]}))
+    bad = pd.DataFrame({"params": [1e9, 1e9], "tokens": [1e10, np.nan]})
+    with pytest.raises(BayescaleError, match="column 'tokens', row 1"):
+        predict(fake_chinchilla_fit, at=bad)
+
+
+def test_predictive_adds_student_t_noise(fake_chinchilla_fit):
+    fit = fake_chinchilla_fit
+    mean = predict(fit, params=7e10, tokens=1.4e12)
+    pred = predict(fit, params=7e10, tokens=1.4e12, kind="predictive", random_seed=5)
+    again = predict(fit, params=7e10, tokens=1.4e12, kind="predictive", random_seed=5)
+    xr.testing.assert_equal(pred, again)
+    z = (np.log(pred["loss"] / mean["loss"]) / fit.posterior["sigma"]).values.ravel()
+    # standardised noise follows the likelihood's Student-t(nu=4)
+    assert fit.spec.likelihood.nu == 4.0
+    assert stats.kstest(z, stats.t(df=4).cdf).pvalue > 1e-3
+    tm, tp = to_frame(mean).iloc[0], to_frame(pred).iloc[0]
+    assert tp.loss_upper - tp.loss_lower > tm.loss_upper - tm.loss_lower
+
+
+def test_summaries_chunked_equal_full(fake_chinchilla_fit):
+    kw = {"params": np.geomspace(1e8, 1e11, 7), "tokens": np.geomspace(1e9, 1e12, 5), "grid": True}
+    full = to_frame(predict(fake_chinchilla_fit, **kw))
+    chunked = bands(fake_chinchilla_fit, chunk_size=3, **kw)
+    pd.testing.assert_frame_equal(full, chunked)
+
+
+def test_keep_draws_refuses_huge_results(fake_chinchilla_fit, monkeypatch):
+    import bayescale.analysis.predict as mod
+
+    monkeypatch.setattr(mod, "MAX_DRAW_ELEMENTS", 1000)
+    with pytest.raises(BayescaleError, match="keep_draws=False"):
+        predict(fake_chinchilla_fit, params=[1e9, 1e10], tokens=1e10)
+    assert len(bands(fake_chinchilla_fit, params=[1e9, 1e10], tokens=1e10)) == 2
+
+
+def test_flops_alone_gives_the_compute_optimal_frontier(fake_chinchilla_fit):
+    ds = predict(fake_chinchilla_fit, flops=[1e21, 1e23])
+    alloc = allocate(fake_chinchilla_fit, flops=[1e21, 1e23])
+    np.testing.assert_allclose(ds["loss"].values, alloc["loss_opt"].values, rtol=1e-12)
+
+
+def test_pooled_fit_groups():
+    fit = pooled_fit()
+    ds = predict(fit, params=[1e9, 1e10], tokens=1e11)
+    assert set(ds["loss"].dims) == {"chain", "draw", "point", "family"}
+    table = to_frame(ds)
+    assert table.columns[:3].tolist() == ["params", "tokens", "group"]
+    assert sorted(set(table["group"])) == ["a", "b"]
+    one = predict(fit, params=[1e9, 1e10], tokens=1e11, group="b")
+    xr.testing.assert_allclose(
+        one["loss"], ds["loss"].sel(family="b", drop=True).transpose(*one["loss"].dims)
+    )
+    assert "group" not in to_frame(one).columns
+    with pytest.raises(BayescaleError, match="'c' is not in the fit's 'family'"):
+        predict(fit, params=1e9, tokens=1e10, group="c")
+
+
+def test_new_group_draws_from_population():
+    fit = pooled_fit(draws=4000)
+    post = fit.posterior
+    theta = law_draws(fit, group=NEW_GROUP, random_seed=1)
+    assert "family" not in theta.dims
+    z = np.log(theta["alpha"] / post["alpha_pop"]) / post["alpha_tau"]
+    assert abs(float(z.mean())) < 0.05 and abs(float(z.std()) - 1) < 0.05
+    xr.testing.assert_equal(theta["beta"], post["beta"])  # not pooled: unchanged
+    # prefactor: A_new = A_pop·exp(tau·z)·x0^(alpha_new − alpha_pop)
+    x0 = fit.info.scales["params"]
+    za = (
+        np.log(theta["A"] / post["A_pop"]) - (theta["alpha"] - post["alpha_pop"]) * np.log(x0)
+    ) / post["A_tau"]
+    assert abs(float(za.mean())) < 0.05 and abs(float(za.std()) - 1) < 0.05
+    ds = predict(fit, params=1e9, tokens=1e10, group=NEW_GROUP, random_seed=1)
+    assert ds["loss"].dims == ("chain", "draw", "point")
