@@ -252,10 +252,15 @@ def _require(raw: pd.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
 
 
 def _misfitting_common(raw: pd.DataFrame) -> pd.DataFrame:
+    # batch = tokens seen / steps elapsed (1,048,576 for every row); a run's setting is its
+    # model, scheduled tokens (total_steps x batch) and peak lr. In the all-checkpoints file
+    # `train_tokens` is the checkpoint's D, not the scheduled total, so it is not used.
+    batch = raw["D"].astype(float) / raw["current_steps"].astype(float)
+    scheduled = raw["total_steps"].astype(float) * batch
     setting = (
         raw["model"].astype(str)
         + "-D"
-        + raw["train_tokens"].astype("int64").astype(str)
+        + scheduled.map(lambda v: f"{v:.0f}")
         + "-lr"
         + raw["peak_lr"].map(lambda v: f"{float(v):g}")
     )
@@ -268,7 +273,7 @@ def _misfitting_common(raw: pd.DataFrame) -> pd.DataFrame:
             "flops": raw["C"].astype(float),
             "steps": raw["total_steps"].astype(float),
             "learning_rate": raw["peak_lr"].astype(float),
-            "batch_size": raw["train_tokens"].astype(float) / raw["total_steps"].astype(float),
+            "batch_size": batch,
             "model": raw["model"].astype(str),
             "peak_lr": raw["peak_lr"].astype(float),
             "sweep": raw["sweep"].astype(str),
