@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["COLORS", "REFERENCE_STYLES", "STYLE", "get_ax", "merged"]
+__all__ = ["COLORS", "REFERENCE_CYCLE", "REFERENCE_STYLES", "STYLE", "get_ax", "merged"]
 
 #: Colour cycle for slices and groups (colour-blind safe, Okabe-Ito).
 COLORS: tuple[str, ...] = (
@@ -36,6 +36,14 @@ REFERENCE_STYLES: dict[str, dict[str, Any]] = {
     "hoffmann": {"color": "#11A579", "linestyle": "-.", "linewidth": 1.3},
     "epoch": {"color": "#E73F74", "linestyle": ":", "linewidth": 1.6},
 }
+
+#: Line styles of other published values, in turn.
+REFERENCE_CYCLE: tuple[dict[str, Any], ...] = (
+    {"color": "#11A579", "linestyle": "-.", "linewidth": 1.3},
+    {"color": "#E73F74", "linestyle": ":", "linewidth": 1.6},
+    {"color": "#7F3C8D", "linestyle": "--", "linewidth": 1.3},
+    {"color": "#3969AC", "linestyle": (0, (5, 1, 1, 1)), "linewidth": 1.3},
+)
 
 
 def merged(

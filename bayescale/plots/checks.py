@@ -44,7 +44,7 @@ def plot_ppc(
     ci_prob : float, default 0.9
         Mass of each run's predictive interval.
     draws : int
-        Number of prior draws (prior check) or at most that many posterior draws.
+        Number of prior draws (prior check only; the posterior check uses every draw).
     seed : int
         Seed of the prior and noise draws.
     style : mapping, optional
@@ -70,19 +70,18 @@ def plot_ppc(
     missing = [c for c in (*law.inputs, "loss") if c not in runs]
     if missing:
         raise BayescaleError(f"the run table lacks column(s) {', '.join(missing)}")
-    if prior:
-        post = _draws.prior_draws(fit, draws=draws, seed=seed)
-    else:
-        post = _draws.thin(fit.posterior, max_draws=draws)
     inputs = {c: runs[c].to_numpy(float) for c in law.inputs}
-    gdim = fit.info.group if fit.info.group and fit.info.group in post.dims else None
-    if gdim is not None:  # pick each run's own group value
-        import xarray as xr
+    if prior:
+        pred = _draws.prior_predictive_draws(fit, inputs, draws=draws, seed=seed)
+    else:
+        pred = _draws.loss_draws(fit, inputs, kind="predictive", seed=seed)
+        gdim = fit.info.group
+        if gdim and gdim in pred.dims:  # each run against its own group's prediction
+            import xarray as xr
 
-        labels = xr.DataArray(runs[gdim].astype(str).to_numpy(), dims="point")
-        post = post.sel({gdim: labels})
-    with np.errstate(over="ignore", invalid="ignore"):
-        pred = _draws.predictive_draws(fit, inputs, seed=seed, posterior=post)
+            labels = xr.DataArray(runs[gdim].astype(str).to_numpy(), dims="point")
+            pred = pred.sel({gdim: labels})
+    with np.errstate(invalid="ignore"):
         q = _draws.interval(pred, ci_prob)
     obs = runs["loss"].to_numpy(float)
     med, lo, hi = q["median"].values, q["lower"].values, q["upper"].values

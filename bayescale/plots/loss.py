@@ -45,11 +45,9 @@ def _loss_unit(fit: Any) -> str:
 
 
 def _draws_for(fit: Any, inputs: Mapping[str, Any], kind: str, seed: int) -> xr.DataArray:
-    if kind == "mean":
-        return _draws.law_draws(fit, inputs)
-    if kind == "predictive":
-        return _draws.predictive_draws(fit, inputs, seed=seed)
-    raise BayescaleError(f"kind must be 'mean' or 'predictive', got {kind!r}")
+    if kind not in ("mean", "predictive"):
+        raise BayescaleError(f"kind must be 'mean' or 'predictive', got {kind!r}")
+    return _draws.loss_draws(fit, inputs, kind=kind, seed=seed)
 
 
 def _band(
@@ -166,13 +164,7 @@ def plot_loss(
         if flops is None:
             raise BayescaleError("the run table has no 'flops' column to draw against")
         grid = _grid(flops, extend, n_points)
-        opt = _draws.optimal_draws(fit, grid)
-        loss = opt["loss_opt"]
-        if kind == "predictive":
-            post = _draws.thin(fit.posterior)
-            loss = _draws._add_noise(loss, post["sigma"], fit.spec.likelihood, seed)
-        elif kind != "mean":
-            raise BayescaleError(f"kind must be 'mean' or 'predictive', got {kind!r}")
+        loss = _draws_for(fit, {"flops": grid}, kind, seed)  # the compute-optimal frontier
         q = _draws.interval(loss, ci_prob)
         groups = list(q[gdim].values) if gdim else [None]
         for i, g in enumerate(groups):
@@ -282,11 +274,9 @@ def plot_isoflop(
     budgets = np.asarray(flops, dtype=float)
     if budgets.ndim != 1 or budgets.size == 0 or np.any(budgets <= 0):
         raise BayescaleError("flops must be a non-empty list of positive budgets")
-    post = _draws.thin(fit.posterior)
     gdim = _group_dim(fit)
-    if gdim:  # one panel's worth: the population is not defined here, use the first group
-        post = post.isel({gdim: 0})
-    opt = _draws.optimal_draws(fit, budgets, posterior=post)
+    group = str(fit.posterior[gdim].values[0]) if gdim else None  # one group per panel
+    opt = _draws.optimal_draws(fit, budgets, group=group)
     n_q = _draws.interval(opt["params_opt"], ci_prob)
     l_q = _draws.interval(opt["loss_opt"], ci_prob)
     for i, c in enumerate(budgets):
@@ -295,7 +285,7 @@ def plot_isoflop(
         n = np.logspace(np.log10(centre / span), np.log10(centre * span), n_points)
         d = c / (FLOPS_PER_PARAM_TOKEN * n)
         q = _draws.interval(
-            _draws.law_draws(fit, {"params": n, "tokens": d}, posterior=post), ci_prob
+            _draws.loss_draws(fit, {"params": n, "tokens": d}, group=group), ci_prob
         )
         _band(ax, n, q, color=color, label=f"C = {_fmt(c)}", style=style)
         med = float(n_q["median"].isel(flops=i))
@@ -317,6 +307,7 @@ def plot_isoflop(
     ax.set_xscale("log")
     ax.set_xlabel(_LABELS["params"])
     ax.set_ylabel(_loss_unit(fit))
-    ax.set_title(f"IsoFLOP curves, vertex = posterior N_opt ({ci_prob:.0%} interval)")
+    where = f" ({gdim} = {group})" if group is not None else ""
+    ax.set_title(f"IsoFLOP curves{where}, vertex = posterior N_opt ({ci_prob:.0%} interval)")
     ax.legend(fontsize="small", frameon=False)
     return ax

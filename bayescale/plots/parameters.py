@@ -11,7 +11,7 @@ import pandas as pd
 from bayescale.constants import DEFAULT_CI_PROB
 from bayescale.exceptions import BayescaleError
 from bayescale.plots import _draws
-from bayescale.plots._style import COLORS, REFERENCE_STYLES, get_ax, merged
+from bayescale.plots._style import COLORS, REFERENCE_CYCLE, get_ax, merged
 
 __all__ = ["plot_comparison", "plot_parameter"]
 
@@ -21,7 +21,7 @@ def plot_parameter(
     *,
     name: str,
     group: str | None = None,
-    references: Sequence[str] = ("hoffmann", "epoch", "kaplan"),
+    references: Sequence[str] | None = None,
     ci_prob: float = DEFAULT_CI_PROB,
     style: Mapping[str, Mapping[str, Any]] | None = None,
     ax: Any = None,
@@ -36,8 +36,9 @@ def plot_parameter(
         A posterior variable, e.g. ``"alpha"``.
     group : str, optional
         For a group-level parameter, the group to draw (default: all groups pooled together).
-    references : sequence of str
-        Published fits whose value of ``name`` (when they have one) is drawn as a vertical line.
+    references : sequence of str, optional
+        Published fits (names in :func:`bayescale.data.published.published_fits`) whose value
+        of ``name`` is drawn as a vertical line; default: every published fit of the fit's law.
     ci_prob : float, default 0.9
         Mass of the shaded equal-tailed interval.
     style : mapping, optional
@@ -78,14 +79,19 @@ def plot_parameter(
     lo, med, hi = float(q["lower"]), float(q["median"]), float(q["upper"])
     ax.axvspan(lo, hi, label=f"{ci_prob:.0%} interval", **merged("interval", style))
     ax.axvline(med, label=f"median {med:.4g}", **merged("line", style, color=COLORS[0]))
-    for ref_name in references:
-        ref = _draws.REFERENCE_FITS.get(ref_name)
-        if ref is None:
-            raise BayescaleError(f"unknown reference fit {ref_name!r}")
+    from bayescale.data.published import published_fit, published_fits
+
+    if references is None:
+        references = [k for k, v in published_fits().items() if v.law == fit.spec.law]
+    for i, ref_name in enumerate(references):
+        ref = published_fit(ref_name)
         if ref.law != fit.spec.law or name not in ref.values:
             continue
         v = float(ref.values[name])
-        line_style = {**REFERENCE_STYLES[ref_name], **(style or {}).get(ref_name, {})}
+        line_style = {
+            **REFERENCE_CYCLE[i % len(REFERENCE_CYCLE)],
+            **(style or {}).get(ref_name, {}),
+        }
         ax.axvline(v, label=f"{ref.label}: {v:.4g}", **line_style)
     ax.set_xlabel(name if group is None else f"{name}[{group}]")
     ax.set_ylabel("posterior density")
