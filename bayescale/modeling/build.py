@@ -149,6 +149,14 @@ def build_model(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
                 pm.Deterministic(f"{p}_pop", pt.exp(log_ref_pop + power_pop * log_x0))
                 pm.Deterministic(p, pt.exp(log_ref + power_g * log_x0), dims=gdim)
                 law_args[p] = pt.exp(log_ref)[group_idx]
+            elif pf.exponent in group_level:
+                # shared reference-scale prefactor, group-level exponent: the prefactor in the
+                # input's own units differs by group (P_g = P_ref·x0^power_g)
+                log_ref = pm.Normal(f"log_{p}_ref", mu - power_pop * log_x0, sigma)
+                power_g = group_level[pf.exponent]
+                pm.Deterministic(f"{p}_pop", pt.exp(log_ref + power_pop * log_x0))
+                pm.Deterministic(p, pt.exp(log_ref + power_g * log_x0), dims=gdim)
+                law_args[p] = pt.exp(log_ref)
             else:
                 log_ref = pm.Normal(f"log_{p}_ref", mu - power_pop * log_x0, sigma)
                 pm.Deterministic(p, pt.exp(log_ref + power_pop * log_x0))
