@@ -245,7 +245,8 @@ def minimize_smooth(
 
     A coarse grid of ``grid`` points on ``[lo, hi]`` picks the best cell; bisection on the sign of
     a central-difference derivative (step ``h``) then narrows the cell ``iters`` times
-    (2.6 / 2^40 ≈ 2e-12 for the default bracket widths). Invalid values (NaN) count as +inf.
+    (2.6 / 2^40 ≈ 2e-12 for the default bracket widths). Invalid values (NaN) count as +inf;
+    where both sides are +inf the search heads back towards the best grid point.
     ``f`` maps an array of arguments (shape of ``lo``) to values of the same shape.
 
     Examples
@@ -257,11 +258,13 @@ def minimize_smooth(
     [1.0, -2.0]
     """
     lo, hi = np.broadcast_arrays(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
-    a, b = _grid_bracket(f, lo, hi, grid)
+    a, b, best = _grid_bracket(f, lo, hi, grid)
     for _ in range(iters):
         mid = 0.5 * (a + b)
-        slope = _finite(f(mid + h)) - _finite(f(mid - h))
-        rising = slope > 0
+        with np.errstate(invalid="ignore"):
+            slope = _finite(f(mid + h)) - _finite(f(mid - h))
+        # both sides invalid (inf − inf): head back towards the best grid point
+        rising = np.where(np.isnan(slope), mid > best, slope > 0)
         b = np.where(rising, mid, b)
         a = np.where(rising, a, mid)
     return 0.5 * (a + b)
@@ -286,7 +289,7 @@ def minimize_golden(
     0.3
     """
     lo, hi = np.broadcast_arrays(np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
-    a, b = _grid_bracket(f, lo, hi, grid)
+    a, b, _ = _grid_bracket(f, lo, hi, grid)
     inv_phi = (np.sqrt(5.0) - 1.0) / 2.0
     c = b - inv_phi * (b - a)
     d = a + inv_phi * (b - a)
@@ -311,8 +314,8 @@ def _finite(values: np.ndarray) -> np.ndarray:
 
 def _grid_bracket(
     f: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray, grid: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The cell ``[x_k-1, x_k+1]`` around the best of ``grid`` equally spaced points."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cell ``[x_k-1, x_k+1]`` around the best ``x_k`` of ``grid`` equally spaced points."""
     step = (hi - lo) / (grid - 1)
     best_x = lo.copy()
     best_f = np.full(lo.shape, np.inf)
@@ -322,4 +325,4 @@ def _grid_bracket(
         better = fx < best_f
         best_x = np.where(better, x, best_x)
         best_f = np.where(better, fx, best_f)
-    return np.maximum(best_x - step, lo), np.minimum(best_x + step, hi)
+    return np.maximum(best_x - step, lo), np.minimum(best_x + step, hi), best_x
