@@ -417,7 +417,7 @@ def tokens_for_loss(
     >>> th = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
     >>> d = tokens_for_loss(get_law("chinchilla"), th, np.array(2.0), np.array(7e10))
     >>> round(float(d) / 1e12, 3)
-    0.509
+    0.434
     """
     use_closed = law.name == "chinchilla" if closed is None else closed
     if use_closed:
