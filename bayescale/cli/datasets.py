@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``datasets`` subcommand group."""
     p = sub.add_parser("datasets", help="list, show and locate registered datasets")
     dsub = p.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)

@@ -13,7 +13,7 @@ a row silently.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -197,9 +197,9 @@ def validate_runs(
             raise RunTableError(
                 f"{_prefix(source)}column 'run_id', row {out.index[pos]}: value is missing"
             )
-        dup = ids.duplicated(keep="first")
-        if dup.any():
-            pos = int(np.flatnonzero(dup.to_numpy())[0])
+        dup_ids = ids.duplicated(keep="first")
+        if dup_ids.any():
+            pos = int(np.flatnonzero(dup_ids.to_numpy())[0])
             raise RunTableError(
                 f"{_prefix(source)}column 'run_id', row {out.index[pos]}: duplicate run id "
                 f"{ids.iloc[pos]!r}"
@@ -365,9 +365,9 @@ def concat_runs(
     if not frames:
         raise RunTableError("concat_runs needs at least one table")
     convert = dict(convert or {})
-    attrs: dict[str, Any] = {}
+    attrs: dict[Hashable, Any] = {}
     for key in ("params_kind", "loss_unit"):
-        values = {f.attrs.get(key, validate_runs(f).attrs[key]) for f in frames}
+        values = {f.attrs[key] if key in f.attrs else validate_runs(f).attrs[key] for f in frames}
         if len(values) > 1 and key not in convert:
             srcs = ", ".join(
                 f"{f.attrs.get('source', f'table {i}')}={f.attrs.get(key)}"
