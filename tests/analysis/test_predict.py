@@ -63,7 +63,9 @@ def pooled_fit(draws: int = 400, seed: int = 3) -> Fit:
         run_ids=tuple(str(i) for i in range(len(runs))),
     )
     tree = _container.make_tree({"posterior": post, "sample_stats": stats_})
-    return Fit(tree, spec, runs, info)
+    fit = Fit(tree, spec, runs, info)
+    fit._set_attrs(extra={"sampler": "fake", "random_seed": str(seed)})
+    return fit
 
 
 def _flat(da: xr.DataArray) -> np.ndarray:

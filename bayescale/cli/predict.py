@@ -1,0 +1,100 @@
+"""``bayescale predict``: posterior loss bands of a saved fit at new points."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bayescale.cli._common import add_quiet, say, write_csv
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` subcommand."""
+    p = sub.add_parser(
+        "predict",
+        help="loss bands (median and equal-tailed interval) at new (N, D) points",
+        description="Write the input columns plus loss_median, loss_lower, loss_upper.",
+    )
+    p.add_argument("fit", help="a fit file written by `bayescale fit`")
+    p.add_argument(
+        "--at", help="CSV of points holding the law's input columns (e.g. params, tokens)"
+    )
+    p.add_argument("--params", type=float, nargs="+", help="parameter counts N")
+    p.add_argument("--tokens", type=float, nargs="+", help="training tokens D")
+    p.add_argument("--flops", type=float, nargs="+", help="compute C = 6·N·D (with N or D)")
+    p.add_argument("--grid", action="store_true", help="cross the two given axes into a grid")
+    p.add_argument(
+        "--kind",
+        choices=["mean", "predictive"],
+        default="mean",
+        help="mean: the law's expected loss; predictive: a new run (adds noise)",
+    )
+    p.add_argument("--ci", type=float, default=0.9, help="interval mass (default 0.9)")
+    add_group_args(p)
+    p.add_argument("--seed", type=int, default=None, help="seed of noise / new-group draws")
+    p.add_argument("--out", required=True, help="output CSV")
+    add_quiet(p)
+    p.set_defaults(func=run)
+
+
+def add_group_args(p: argparse.ArgumentParser) -> None:
+    """``--group G`` / ``--new-group`` for pooled fits."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--group", help="pooled fits: only this group (default: every group)")
+    g.add_argument(
+        "--new-group",
+        action="store_true",
+        help="pooled fits: an unseen group, drawn from the population",
+    )
+
+
+def group_value(args: argparse.Namespace) -> str | None:
+    """The ``group=`` argument selected by ``--group`` / ``--new-group``."""
+    from bayescale.analysis._common import NEW_GROUP
+
+    return NEW_GROUP if getattr(args, "new_group", False) else args.group
+
+
+def read_points(path: str) -> Any:
+    """Read the ``--at`` CSV, with errors naming the file."""
+    import pandas as pd
+
+    from bayescale.exceptions import BayescaleError
+
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise BayescaleError(f"{path}: not a readable CSV ({exc})") from None
+    if table.empty:
+        raise BayescaleError(f"{path}: no rows")
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``bayescale predict``."""
+    from bayescale.analysis.predict import bands
+    from bayescale.exceptions import BayescaleError
+    from bayescale.modeling.fit import load_fit
+
+    axes = {"params": args.params, "tokens": args.tokens, "flops": args.flops}
+    if args.at and any(v is not None for v in axes.values()):
+        raise BayescaleError("give either --at FILE.csv or --params/--tokens/--flops, not both")
+    if not args.at and all(v is None for v in axes.values()):
+        raise BayescaleError("no points: give --at FILE.csv or --params and --tokens")
+    fit = load_fit(args.fit)
+    kwargs: dict[str, Any] = {"at": read_points(args.at)} if args.at else axes
+    table = bands(
+        fit,
+        **kwargs,
+        grid=args.grid,
+        kind=args.kind,
+        ci_prob=args.ci,
+        group=group_value(args),
+        random_seed=args.seed,
+    )
+    path = write_csv(table, args.out)
+    say(
+        f"wrote {len(table)} rows ({args.kind} band, {args.ci:.0%} interval) to {path}",
+        quiet=args.quiet,
+    )
+    return 0

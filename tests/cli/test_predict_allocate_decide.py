@@ -1,0 +1,249 @@
+"""The predict, allocate and decide subcommands, in process, on saved fake fits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayescale.cli import main
+from bayescale.testing import fake_fit
+
+
+@pytest.fixture(scope="module")
+def fit_path(tmp_path_factory):
+    return fake_fit("chinchilla", draws=200).save(tmp_path_factory.mktemp("fits") / "f.nc")
+
+
+@pytest.fixture(scope="module")
+def pooled_path(tmp_path_factory):
+    from tests.analysis.test_predict import pooled_fit
+
+    return pooled_fit(draws=100).save(tmp_path_factory.mktemp("fits") / "pooled.nc")
+
+
+def run_cli(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_predict_points(fit_path, tmp_path, capsys):
+    out = tmp_path / "bands.csv"
+    code, _, err = run_cli(
+        ["predict", fit_path, "--params", 1e9, 7e10, "--tokens", 2e10, 1.4e12, "--out", out],
+        capsys,
+    )
+    assert code == 0, err
+    table = pd.read_csv(out)
+    assert table.columns.tolist() == ["params", "tokens", "loss_median", "loss_lower", "loss_upper"]
+    assert (table.loss_lower < table.loss_median).all() and (
+        table.loss_median < table.loss_upper
+    ).all()
+
+
+def test_predict_at_file_keeps_columns_and_predictive_is_wider(fit_path, tmp_path, capsys):
+    at = tmp_path / "at.csv"
+    pd.DataFrame({"label": ["a", "b"], "params": [1e9, 7e10], "tokens": [2e10, 1.4e12]}).to_csv(
+        at, index=False
+    )
+    mean, pred = tmp_path / "m.csv", tmp_path / "p.csv"
+    assert run_cli(["predict", fit_path, "--at", at, "--out", mean], capsys)[0] == 0
+    code, _, err = run_cli(
+        [
+            "predict",
+            fit_path,
+            "--at",
+            at,
+            "--kind",
+            "predictive",
+            "--seed",
+            1,
+            "--ci",
+            0.8,
+            "--out",
+            pred,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    m, p = pd.read_csv(mean), pd.read_csv(pred)
+    assert m["label"].tolist() == ["a", "b"]
+    assert ((p.loss_upper - p.loss_lower) > 0).all()
+    assert (p.loss_upper - p.loss_lower).iloc[1] > 0.8 * (m.loss_upper - m.loss_lower).iloc[1]
+
+
+def test_predict_grid(fit_path, tmp_path, capsys):
+    out = tmp_path / "grid.csv"
+    code, _, err = run_cli(
+        [
+            "predict",
+            fit_path,
+            "--params",
+            1e8,
+            1e9,
+            1e10,
+            "--tokens",
+            1e10,
+            1e11,
+            "--grid",
+            "--out",
+            out,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert len(pd.read_csv(out)) == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--params", 1e9], "'tokens'"),
+        ([], "no points"),
+        (["--params", 1e9, "--tokens", 1e10, "--at", "x.csv"], "not both"),
+        (["--params", 1e9, "--tokens", 1e10, "--ci", 2], "ci_prob"),
+        (["--params", 1e9, "--tokens", 1e10, "--group", "a"], "no group column"),
+    ],
+)
+def test_predict_errors_are_one_line(fit_path, tmp_path, capsys, args, message):
+    code, _, err = run_cli(["predict", fit_path, *args, "--out", tmp_path / "x.csv"], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("bayescale: error:")
+    assert message in err
+
+
+def test_predict_missing_file(tmp_path, capsys):
+    code, _, err = run_cli(
+        [
+            "predict",
+            tmp_path / "nope.nc",
+            "--params",
+            1e9,
+            "--tokens",
+            1e10,
+            "--out",
+            tmp_path / "x.csv",
+        ],
+        capsys,
+    )
+    assert code == 2 and "nope.nc" in err
+
+
+def test_allocate_columns(fit_path, tmp_path, capsys):
+    out = tmp_path / "alloc.csv"
+    code, _, err = run_cli(["allocate", fit_path, "--flops", 1e21, 5.76e23, "--out", out], capsys)
+    assert code == 0, err
+    table = pd.read_csv(out)
+    names = ("params_opt", "tokens_opt", "tokens_per_param", "loss_opt")
+    assert table.columns.tolist() == ["flops"] + [
+        f"{n}_{s}" for n in names for s in ("median", "lower", "upper")
+    ]
+    np.testing.assert_allclose(table["flops"], [1e21, 5.76e23])
+
+
+def test_allocate_inference_tokens(fit_path, tmp_path, capsys):
+    plain, served = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert run_cli(["allocate", fit_path, "--flops", 1e24, "--out", plain], capsys)[0] == 0
+    code, _, err = run_cli(
+        ["allocate", fit_path, "--flops", 1e24, "--inference-tokens", 2e13, "--out", served],
+        capsys,
+    )
+    assert code == 0, err
+    a, b = pd.read_csv(plain), pd.read_csv(served)
+    assert b.params_opt_median[0] < a.params_opt_median[0]
+
+
+def test_allocate_pooled_has_group_column(pooled_path, tmp_path, capsys):
+    out = tmp_path / "g.csv"
+    code, _, err = run_cli(["allocate", pooled_path, "--flops", 1e21, 1e23, "--out", out], capsys)
+    assert code == 0, err
+    table = pd.read_csv(out)
+    assert table.columns[:2].tolist() == ["flops", "group"]
+    assert sorted(set(table.group)) == ["a", "b"]
+    one = tmp_path / "one.csv"
+    code, _, err = run_cli(
+        ["allocate", pooled_path, "--flops", 1e21, "--group", "b", "--out", one], capsys
+    )
+    assert code == 0, err
+    assert "group" not in pd.read_csv(one).columns
+    new = tmp_path / "new.csv"
+    code, _, err = run_cli(
+        ["allocate", pooled_path, "--flops", 1e21, "--new-group", "--seed", 2, "--out", new],
+        capsys,
+    )
+    assert code == 0, err
+
+
+def test_predict_pooled_has_group_column(pooled_path, tmp_path, capsys):
+    out = tmp_path / "g.csv"
+    code, _, err = run_cli(
+        ["predict", pooled_path, "--params", 1e9, "--tokens", 1e10, "--out", out], capsys
+    )
+    assert code == 0, err
+    assert pd.read_csv(out).columns[:3].tolist() == ["params", "tokens", "group"]
+
+
+def test_decide_prints_and_writes(fit_path, tmp_path, capsys):
+    out = tmp_path / "d.csv"
+    code, stdout, err = run_cli(
+        [
+            "decide",
+            fit_path,
+            "--flops",
+            5.76e23,
+            "--candidates",
+            "posterior_optimal",
+            "hoffmann_a3",
+            "70e9:1.4e12",
+            "--out",
+            out,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "hoffmann_a3" in stdout and "regret_mean" in stdout
+    table = pd.read_csv(out)
+    assert table["candidate"].tolist() == ["posterior_optimal", "hoffmann_a3", "N=7e+10,D=1.4e+12"]
+    assert table["p_best"].sum() == pytest.approx(1.0)
+
+
+def test_decide_inference_and_target(fit_path, capsys):
+    code, stdout, err = run_cli(
+        [
+            "decide",
+            fit_path,
+            "--flops",
+            1e24,
+            "--inference-tokens",
+            1e13,
+            "--unique-tokens",
+            5e11,
+            "--target-loss",
+            2.0,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "serving 1e+13 tokens" in stdout and "saving_median" in stdout
+
+
+def test_decide_pooled_groups(pooled_path, capsys):
+    code, stdout, err = run_cli(
+        ["decide", pooled_path, "--flops", 1e22, "--candidates", "chinchilla_20"], capsys
+    )
+    assert code == 0, err
+    assert "group=a" in stdout and "group=b" in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "--flops"),
+        (["--flops", 1e22, "--candidates", "bogus"], "neither a built-in"),
+        (["--flops", 1e22, "--risk-quantile", 1.5], "risk_quantile"),
+    ],
+)
+def test_decide_errors(fit_path, capsys, args, message):
+    code, _, err = run_cli(["decide", fit_path, *args], capsys)
+    assert code == 2 and message in err
