@@ -2,9 +2,18 @@
 
 The default sampler was chosen by ``benchmarks/fit_speed.py``: nutpie with its low-rank mass
 matrix adaptation handles the remaining correlation between E, the prefactors and the exponents
-(ESS ≈ 4,000 of 4,000 draws on Epoch's Chinchilla table in about half a second of sampling).
-Compiled nutpie models are cached in-process by model structure, so a second fit of the same
-spec on a table of the same shape skips compilation (data are swapped in with ``with_data``).
+(ESS ≈ 3,500–4,200 of 4,000 draws on Epoch's Chinchilla table).
+
+Compilation is the cold-start cost. nutpie's own ``compile_pymc_model`` wraps PyTensor's numba
+kernel in two numba C callbacks that close over run-time objects, so numba cannot cache them and
+every fresh process recompiles them (about 5 s here). bayescale instead hands nutpie the PyTensor
+numba function itself as a Python callable (nutpie's ``from_pyfunc``, as nutpie does for its JAX
+backend): PyTensor caches that kernel on disk, so a fresh process only loads it. The price is a
+little per-call overhead in sampling. If nutpie's internals this relies on change, bayescale falls
+back to ``nutpie.compile_pymc_model``.
+
+Compiled models are also cached in-process by model structure, so a second fit of the same spec
+on a table of the same shape skips compilation (data are swapped in with ``with_data``).
 """
 
 from __future__ import annotations
@@ -45,6 +54,75 @@ def resolve_sampler(name: str) -> str:
     return name
 
 
+def _compile_pyfunc(model: Any) -> Any:
+    """Build a nutpie model whose log density is PyTensor's (disk-cached) numba function."""
+    import pymc as pm
+    from nutpie import compile_pymc as ncp
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    point_fn = pm.initial_point.make_initial_point_fn(
+        model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
+    )
+    n_dim, _, logp_pt, expand_pt, initial_point_fn, shape_info, reparam = ncp._make_functions(
+        model,
+        mode="NUMBA",
+        compute_grad=True,
+        join_expanded=False,
+        pymc_initial_point_fn=point_fn,
+        var_names=None,
+    )
+    logp_fn = logp_pt.vm.jit_fn
+    expand_fn = expand_pt.vm.jit_fn
+    logp_names = [v.name for v in logp_pt.get_shared()]
+    expand_names = [v.name for v in expand_pt.get_shared()]
+    shared = {
+        v.name: np.asarray(v.get_value()) for v in [*logp_pt.get_shared(), *expand_pt.get_shared()]
+    }
+    names, _, shapes = shape_info
+
+    def make_logp() -> Any:
+        def logp(x: np.ndarray, **data: np.ndarray) -> tuple[float, np.ndarray]:
+            value, grad = logp_fn(x, *[data[n] for n in logp_names])
+            return float(value), np.asarray(grad, dtype="float64", order="C")
+
+        return logp
+
+    def make_expand(_seed1: int, _seed2: int, _chain: int) -> Any:
+        def expand(x: np.ndarray, **data: np.ndarray) -> dict[str, np.ndarray]:
+            values = expand_fn(x, *[data[n] for n in expand_names])
+            return {
+                n: np.asarray(v, dtype="float64", order="C").reshape(shape)
+                for n, v, shape in zip(names, values, shapes, strict=True)
+            }
+
+        return expand
+
+    dims, coords = ncp._prepare_dims_and_coords(model, shape_info, reparam)
+    return from_pyfunc(
+        ndim=n_dim,
+        make_logp_fn=make_logp,
+        make_expand_fn=make_expand,
+        make_initial_point_fn=initial_point_fn,
+        expanded_dtypes=[np.dtype("float64")] * len(names),
+        expanded_shapes=shapes,
+        expanded_names=names,
+        shared_data=shared,
+        dims=dims,
+        coords=coords,
+        reparameterized_names=reparam,
+    )
+
+
+def compile_nutpie(model: Any) -> Any:
+    """Compile ``model`` for nutpie (disk-cacheable path first, nutpie's own as fallback)."""
+    try:
+        return _compile_pyfunc(model)
+    except (ImportError, AttributeError, TypeError, ValueError):  # nutpie internals moved
+        import nutpie
+
+        return nutpie.compile_pymc_model(model)
+
+
 def _shared_values(model: Any) -> dict[str, np.ndarray]:
     return {v.name: v.get_value() for v in model.data_vars}
 
@@ -71,7 +149,7 @@ def run_nuts(
         key = (*cache_key, tuple(sorted((k, v.shape) for k, v in _shared_values(model).items())))
         compiled = _COMPILED.get(key)
         if compiled is None:
-            compiled = nutpie.compile_pymc_model(model)
+            compiled = compile_nutpie(model)
             _COMPILED[key] = compiled
             while len(_COMPILED) > _CACHE_SIZE:
                 _COMPILED.popitem(last=False)
