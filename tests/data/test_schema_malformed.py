@@ -65,7 +65,7 @@ def malformed_tables(draw: st.DrawFn) -> pd.DataFrame:
     return frame
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(malformed_tables(), st.sampled_from([None, "family", ["family", "run_id"]]))
 def test_malformed_tables_raise_run_table_error_or_pass(frame, group):
     try:
@@ -142,3 +142,30 @@ def test_error_names_the_csv_line(tmp_path):
 def test_not_a_frame():
     with pytest.raises(RunTableError, match="must be a pandas DataFrame"):
         validate_runs([1, 2, 3])  # type: ignore[arg-type]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=80),
+        st.lists(
+            st.lists(
+                st.sampled_from(["params", "tokens", "loss", "1e8", "-1", "nan", "", "x"]),
+                max_size=4,
+            ),
+            max_size=5,
+        ).map(lambda rows: "\n".join(",".join(r) for r in rows).encode()),
+    ),
+    st.sampled_from(["runs.csv", "runs.csv.gz", "runs.parquet"]),
+)
+def test_malformed_files_raise_run_table_error_or_pass(tmp_path_factory, content, name):
+    from bayescale.data.schema import read_runs
+
+    path = tmp_path_factory.mktemp("f") / name
+    path.write_bytes(content)
+    try:
+        out = read_runs(path)
+    except RunTableError as exc:
+        assert str(path) in str(exc) or "run table" in str(exc)
+        return
+    assert len(out) > 0 and (out["loss"] > 0).all()
