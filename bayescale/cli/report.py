@@ -1,0 +1,54 @@
+"""``bayescale report``: one self-contained HTML page of a saved fit."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bayescale.cli._common import add_quiet, say
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``report`` subcommand."""
+    p = sub.add_parser(
+        "report",
+        help="write a one-page HTML report of a fit (figures embedded)",
+        description="Write one self-contained HTML file: posterior summary and diagnostics, "
+        "allocations for standard budgets, comparison to published fits, figures and the "
+        "provenance of data and fit.",
+    )
+    p.add_argument("fit", help="a fit file written by `bayescale fit`")
+    p.add_argument("--out", required=True, help="output HTML file")
+    p.add_argument("--ci", type=float, default=0.9, help="interval mass (default 0.9)")
+    p.add_argument(
+        "--flops",
+        type=float,
+        nargs="+",
+        help="budgets of the allocation table (default 1e21 ... 1e25)",
+    )
+    add_quiet(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handle ``bayescale report``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from bayescale.exceptions import BayescaleError
+    from bayescale.modeling.fit import load_fit
+    from bayescale.report import STANDARD_BUDGETS, write_report
+
+    if not 0 < args.ci < 1:
+        raise BayescaleError(f"--ci must be between 0 and 1, got {args.ci}")
+    if args.flops is not None and any(not c > 0 for c in args.flops):
+        raise BayescaleError("--flops: every budget must be positive")
+    t0 = time.perf_counter()
+    fit = load_fit(args.fit)
+    say(f"drawing the report of {args.fit} ({fit!r})", quiet=args.quiet)
+    path = write_report(
+        fit, args.out, budgets=tuple(args.flops or STANDARD_BUDGETS), ci_prob=args.ci
+    )
+    say(f"wrote {path} in {time.perf_counter() - t0:.1f} s", quiet=args.quiet)
+    return 0
