@@ -10,7 +10,7 @@ import warnings
 from bayescale.cli._common import add_quiet, load_runs, say
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``fit`` subcommand."""
     p = sub.add_parser("fit", help="fit a scaling law and save the posterior (netCDF)")
     p.add_argument("--data", required=True, help="registered dataset name or a CSV/parquet file")

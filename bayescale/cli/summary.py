@@ -7,7 +7,7 @@ import json
 import math
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``summary`` subcommand."""
     p = sub.add_parser("summary", help="posterior medians, intervals and diagnostics of a fit")
     p.add_argument("fit", help="a fit file written by `bayescale fit`")

@@ -78,7 +78,7 @@ def build_model(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
 
     law = get_law(spec.law)
     if law.family != "loss":
-        return family_module(law.family).build(spec, runs)  # type: ignore[no-any-return]
+        return family_module(law.family).build(spec, runs)
     for col in (*law.inputs, "loss"):
         if col not in runs.columns:
             raise RunTableError(f"law {law.name!r} needs column {col!r}, which the table lacks")

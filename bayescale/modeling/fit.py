@@ -50,7 +50,7 @@ def _runs_to_dataset(runs: pd.DataFrame, run_ids: tuple[str, ...]) -> xr.Dataset
     return ds
 
 
-def _dataset_to_runs(ds: xr.Dataset, attrs: dict[str, Any]) -> pd.DataFrame:
+def _dataset_to_runs(ds: xr.Dataset, attrs: dict[Any, Any]) -> pd.DataFrame:
     order = json.loads(ds.attrs.get("column_order", "[]")) or list(ds.data_vars)
     bools = set(json.loads(ds.attrs.get("bool_columns", "[]")))
     frame = pd.DataFrame({c: ds[c].values for c in order})
@@ -272,13 +272,13 @@ class Fit:
         rows = []
         for name in names:
             extra_dims = [d for d in post[name].dims if d not in SAMPLE_DIMS]
-            labels: list[tuple[str, dict[str, Any]]] = [(name, {})]
+            labels: list[tuple[str, dict[Any, Any]]] = [(name, {})]
             if extra_dims:
                 dim = extra_dims[0]
                 labels = [(f"{name}[{v}]", {dim: v}) for v in post[name][dim].values]
             for label, sel in labels:
 
-                def get(ds: xr.Dataset, _n: str = name, _s: dict[str, Any] = sel) -> float:
+                def get(ds: xr.Dataset, _n: str = name, _s: dict[Any, Any] = sel) -> float:
                     return float(ds[_n].sel(_s).values)
 
                 rows.append(

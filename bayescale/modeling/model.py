@@ -82,7 +82,7 @@ class ScalingModel:
         if law.family != "loss":
             from bayescale.modeling.build import family_module
 
-            return family_module(law.family).prepare(runs, self.spec)  # type: ignore[no-any-return]
+            return family_module(law.family).prepare(runs, self.spec)
         group = self.spec.pooling.group if self.spec.pooling else None
         runs = validate_runs(runs, group=group)
         if exclude_outliers and runs["outlier"].any():
