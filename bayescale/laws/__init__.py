@@ -205,4 +205,6 @@ def get_law(name: str) -> Law:
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise SpecError(f"unknown law {name!r}{hint} (known: {', '.join(sorted(LAWS))})") from None
 
+
+from bayescale.laws import batch as _batch  # noqa: E402, F401  (registers bcrit, optimal_batch, ...)
 from bayescale.laws import isoflop as _isoflop  # noqa: E402, F401  (registers the "isoflop" law)
