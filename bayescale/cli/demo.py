@@ -17,8 +17,23 @@ from bayescale.cli._common import add_quiet, say
 
 #: The bundled dataset the demo fits.
 DEMO_DATASET = "runner_cpu"
-#: Budgets (FLOP) of the demo's allocation table.
-DEMO_BUDGETS: tuple[float, ...] = (1e15, 1e17, 1e19, 1e21)
+#: Budgets of the demo's allocation table, as multiples of the data's largest compute
+#: (rounded up to a power of ten): the first is within reach of the runs, the others extrapolate.
+DEMO_BUDGET_FACTORS: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
+
+
+def demo_budgets(max_flops: float) -> list[float]:
+    """The demo's budgets for a table whose largest run used ``max_flops`` FLOP.
+
+    Examples
+    --------
+    >>> demo_budgets(3.2e12)
+    [1e+13, 1e+14, 1e+15, 1e+16]
+    """
+    import math
+
+    top = 10.0 ** math.ceil(math.log10(max_flops))
+    return [float(f"{top * f:.3g}") for f in DEMO_BUDGET_FACTORS]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"Posterior summary ({fit!r}), medians and 90% intervals:")
     print(table[["median", "lower", "upper", "r_hat", "ess_bulk"]].to_string(float_format=_g))
     say("[3/4] compute-optimal allocations", quiet=quiet)
-    alloc = to_frame(allocate(fit, flops=list(DEMO_BUDGETS)))
+    budgets = demo_budgets(float(fit.runs["flops"].max()))
+    alloc = to_frame(allocate(fit, flops=budgets))
     print("\nCompute-optimal allocation (C = 6ND), medians and 90% intervals:")
     cols = [
         "flops",
@@ -99,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     print(alloc[cols].to_string(index=False, float_format=_g))
     say("[4/4] writing the report (figures take a few seconds)", quiet=quiet)
-    report = write_report(fit, out / "report.html")
+    report = write_report(fit, out / "report.html", budgets=budgets)
     print(f"\nReport: {report}\nFit:    {fit_path}")
     say(f"done in {time.perf_counter() - t0:.1f} s", quiet=quiet)
     return 0

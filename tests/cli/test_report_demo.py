@@ -1,0 +1,96 @@
+"""``bayescale report`` and ``bayescale demo`` end to end (tiny sampler settings)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import pytest
+
+import bayescale as bs
+from bayescale.cli import main
+from bayescale.testing import fake_fit, synthetic_runs
+
+
+@pytest.fixture(scope="module")
+def fit_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fit") / "fit.nc"
+    fake_fit("chinchilla", draws=100).save(path)
+    return path
+
+
+def test_report_command(fit_file, tmp_path, capsys):
+    out = tmp_path / "r" / "report.html"
+    code = main(["report", str(fit_file), "--out", str(out), "--flops", "1e20", "1e22"])
+    assert code == 0
+    page = out.read_text()
+    assert page.count("data:image/png;base64,") >= 5
+    assert "1e+20" in page and "1e+22" in page and "1e+25" not in page
+    err = capsys.readouterr().err
+    assert "drawing the report" in err and f"wrote {out}" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.nc", "--out", "r.html"], "missing.nc: no such fit file"),
+        (["FIT", "--out", "r.html", "--ci", "1.5"], "--ci must be between 0 and 1"),
+        (["FIT", "--out", "r.html", "--flops", "-1"], "every budget must be positive"),
+    ],
+)
+def test_report_command_errors(fit_file, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    args = [str(fit_file) if a == "FIT" else a for a in args]
+    assert main(["report", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_demo_budgets():
+    from bayescale.cli.demo import demo_budgets
+
+    assert demo_budgets(1e13) == [1e13, 1e14, 1e15, 1e16]
+    assert demo_budgets(1.01e13) == [1e14, 1e15, 1e16, 1e17]
+
+
+def test_demo_offline(tmp_path, capsys, monkeypatch):
+    """The demo's whole job on a small stand-in for the bundled runner table."""
+    runs = synthetic_runs(n=30, seed=3)
+    runs.attrs.update(dataset="runner_cpu_standin", sha256="0" * 64)
+    asked = []
+
+    def load_dataset(name):
+        asked.append(name)
+        return runs
+
+    monkeypatch.setattr(bs, "load_dataset", load_dataset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.exceptions.ConvergenceWarning)
+        out = str(tmp_path / "demo")
+        code = main(["demo", "--out", out, "--draws", "200", "--tune", "200", "--chains", "2"])
+    assert code == 0
+    assert asked == ["runner_cpu"]
+    captured = capsys.readouterr()
+    assert "Posterior summary" in captured.out
+    assert re.search(r"^\s*alpha\s+0\.\d+", captured.out, re.M)
+    assert "Compute-optimal allocation" in captured.out
+    for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]", "done in"):
+        assert step in captured.err
+    page = (tmp_path / "demo" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 5
+    assert "runner_cpu_standin" in page
+    loaded = bs.load_fit(tmp_path / "demo" / "fit.nc")
+    assert len(loaded.runs) == 30
+
+
+def test_demo_without_the_dataset_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    from bayescale.exceptions import DatasetError
+
+    def missing(name):
+        raise DatasetError(f"unknown dataset {name!r}")
+
+    monkeypatch.setattr(bs, "load_dataset", missing)
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "bayescale: error: unknown dataset 'runner_cpu'"
