@@ -21,6 +21,8 @@ A sweep file is TOML::
     batch_size = [16, 32]    # sequences per step
     tokens = [262144, 524288]  # or steps = [...]
 
+    # several products: write [[grid]] tables instead of one [grid]
+
     [isoflop]                # kind = "isoflop": budgets × sizes, D = C / (6·N_total)
     budgets = [1e12, 3e12]
     n_layer = [1, 2, 3]
@@ -323,15 +325,17 @@ def expand_sweep(config: Mapping[str, Any]) -> list[RunSpec]:
     defaults = dict(config.get("defaults", {}))
     specs: list[RunSpec] = []
     if kind == "grid":
-        grid = dict(config.get("grid", {}))
-        if not grid:
-            raise RunnerError("a grid sweep needs a [grid] table")
-        keys = sorted(grid)
-        lists = [_as_list(grid[k], k) for k in keys]
+        raw = config.get("grid", {})
+        tables = [dict(t) for t in raw] if isinstance(raw, list) else [dict(raw)]
+        if not tables or not all(tables):
+            raise RunnerError("a grid sweep needs a [grid] table (or [[grid]] tables)")
         for seed in seeds:
-            for combo in itertools.product(*lists):
-                data = {**defaults, **dict(zip(keys, combo, strict=True)), "seed": seed}
-                specs.append(RunSpec.from_dict(data))
+            for grid in tables:
+                keys = sorted(grid)
+                lists = [_as_list(grid[k], k) for k in keys]
+                for combo in itertools.product(*lists):
+                    data = {**defaults, **dict(zip(keys, combo, strict=True)), "seed": seed}
+                    specs.append(RunSpec.from_dict(data))
     elif kind == "isoflop":
         iso = dict(config.get("isoflop", {}))
         budgets = [float(b) for b in _as_list(iso.pop("budgets", []), "budgets")]

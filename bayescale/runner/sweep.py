@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -188,7 +189,8 @@ def run_sweep(
             _step_delay=_step_delay,
         )
         result.row["sweep"] = sweep.name
-        commit_run(out, result.row, result.curve, result.noise)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 writes
+            commit_run(out, result.row, result.curve, result.noise)
         trained += 1
         with contextlib.suppress(OSError):
             ckpt.parent.rmdir()

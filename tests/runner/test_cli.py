@@ -93,3 +93,12 @@ def test_isoflop_grid() -> None:
         n = count_params(n_layer=r.n_layer, d_model=r.d_model, vocab_size=256, seq_len=64).total
         c = 6 * n * r.tokens
         assert min(abs(c / 1e12 - 1), abs(c / 4e12 - 1)) < 0.05
+
+
+def test_several_grid_tables() -> None:
+    from bayescale.runner.config import parse_sweep
+
+    sw = parse_sweep(
+        "[[grid]]\nn_layer = [1, 2]\nsteps = [3]\n[[grid]]\nn_layer = [3]\nsteps = [4, 5]\n"
+    )
+    assert [(s.n_layer, s.steps) for s in sw.specs] == [(1, 3), (2, 3), (3, 4), (3, 5)]
