@@ -12,6 +12,15 @@ from bayescale.cli import main
 from bayescale.testing import fake_fit, synthetic_runs
 
 
+@pytest.fixture
+def two_figures(monkeypatch):
+    """Draw only two figures: these tests check the wiring; tests/report checks the figures."""
+    from bayescale.report import html
+
+    keep = {k: html.FIGURES[k] for k in ("loss_params", "frontier")}
+    monkeypatch.setattr(html, "FIGURES", keep)
+
+
 @pytest.fixture(scope="module")
 def fit_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("fit") / "fit.nc"
@@ -19,12 +28,12 @@ def fit_file(tmp_path_factory):
     return path
 
 
-def test_report_command(fit_file, tmp_path, capsys):
+def test_report_command(fit_file, tmp_path, capsys, two_figures):
     out = tmp_path / "r" / "report.html"
     code = main(["report", str(fit_file), "--out", str(out), "--flops", "1e20", "1e22"])
     assert code == 0
     page = out.read_text()
-    assert page.count("data:image/png;base64,") >= 5
+    assert page.count("data:image/png;base64,") == 2
     assert "1e+20" in page and "1e+22" in page and "1e+25" not in page
     err = capsys.readouterr().err
     assert "drawing the report" in err and f"wrote {out}" in err
@@ -54,7 +63,7 @@ def test_demo_budgets():
     assert demo_budgets(1.01e13) == [1e14, 1e15, 1e16, 1e17]
 
 
-def test_demo_offline(tmp_path, capsys, monkeypatch):
+def test_demo_offline(tmp_path, capsys, monkeypatch, two_figures):
     """The demo's whole job on a small stand-in for the bundled runner table."""
     runs = synthetic_runs(n=30, seed=3)
     runs.attrs.update(dataset="runner_cpu_standin", sha256="0" * 64)
@@ -78,7 +87,7 @@ def test_demo_offline(tmp_path, capsys, monkeypatch):
     for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]", "done in"):
         assert step in captured.err
     page = (tmp_path / "demo" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 5
+    assert page.count("data:image/png;base64,") == 2
     assert "runner_cpu_standin" in page
     loaded = bs.load_fit(tmp_path / "demo" / "fit.nc")
     assert len(loaded.runs) == 30
