@@ -27,6 +27,8 @@ _LAZY: dict[str, str] = {
     "dataset_path": "bayescale.data.registry",
     "get_data_home": "bayescale.data.registry",
     "simulate_runs": "bayescale.data.synthetic",
+    "published_fit": "bayescale.data.published",
+    "list_published_fits": "bayescale.data.published",
     "laws": "bayescale.laws",
     "get_law": "bayescale.laws",
     "ModelSpec": "bayescale.modeling.spec",
@@ -49,9 +51,11 @@ __all__ = [
     "get_law",
     "laws",
     "list_datasets",
+    "list_published_fits",
     "load_dataset",
     "load_fit",
     "load_spec",
+    "published_fit",
     "read_runs",
     "simulate_runs",
     "validate_runs",
@@ -59,6 +63,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayescale import laws
+    from bayescale.data.published import list_published_fits, published_fit
     from bayescale.data.registry import dataset_path, get_data_home, list_datasets, load_dataset
     from bayescale.data.schema import concat_runs, read_runs, validate_runs
     from bayescale.data.synthetic import simulate_runs
