@@ -215,3 +215,17 @@ def test_pooled_allocation_has_group_column():
     table = to_frame(ds)
     assert table.columns[:2].tolist() == ["flops", "group"]
     assert len(table) == 4
+
+
+def test_minimizers_handle_invalid_regions():
+    from bayescale.analysis._common import minimize_golden, minimize_smooth
+
+    def f(x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x > 0, (x - 1.0) ** 2 + 0.5 / x, np.nan)
+
+    # f'(x) = 2(x − 1) − 0.5/x² = 0 at x ≈ 1.17965
+    x_star = 1.17965204
+    lo, hi = np.full(3, -5.0), np.array([5.0, 8.0, 20.0])
+    np.testing.assert_allclose(minimize_smooth(f, lo, hi), x_star, rtol=1e-6)
+    np.testing.assert_allclose(minimize_golden(f, lo, hi), x_star, rtol=1e-6)
