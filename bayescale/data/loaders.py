@@ -358,3 +358,9 @@ def _steplaw2025_bootstrap(paths: list[Path], entry: DatasetEntry) -> pd.DataFra
     out = raw.loc[:, list(cols)].astype(float)
     out.insert(0, "bootstrap", np.arange(len(out)))
     return out
+
+
+@register_loader("csv")
+def _plain_csv(paths: list[Path], entry: DatasetEntry) -> pd.DataFrame:
+    """A table stored in the run-table layout already (e.g. bayescale's own runner output)."""
+    return _read_csv(paths[0], comment="#")
