@@ -276,6 +276,8 @@ def optimum(
         n = np.exp(x)
         d = tokens_for(n)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            if inference_tokens == 0:  # D > 0 always: skip the masking
+                return np.asarray(loss(n, d))
             return np.where(d > 0, loss(n, np.where(d > 0, d, 1.0)), np.inf)
 
     shape = np.broadcast_shapes(budget.shape, *(a.shape for a in arrays.values()))
