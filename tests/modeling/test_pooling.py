@@ -65,7 +65,9 @@ def _elementwise_check(pooled: tuple[str, ...]) -> None:
     outs = model.replace_rvs_by_values(
         [*(model[n] for n in names), model.logp(vars=[model["log_loss"]], sum=False)[0]]
     )
-    fn = model.compile_fn(outs, inputs=model.value_vars, on_unused_input="ignore")
+    fn = model.compile_fn(
+        outs, inputs=model.value_vars, on_unused_input="ignore", mode="FAST_COMPILE"
+    )
     *values, logp = fn(point)
     vals = dict(zip(names, values, strict=True))
     g = pd.Index(info.groups).get_indexer(runs["family"])

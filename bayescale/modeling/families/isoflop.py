@@ -24,8 +24,8 @@ the log scale (``a_g = a_pop·exp(τ_a·z_g)``), ``G`` at the reference scale
 ``G`` and ``skew`` are pooled.
 
 Posterior variables: ``a``, ``b``, ``G``, ``skew`` (dim = the group column when pooled, with
-``<p>_pop`` and ``<p>_tau``), ``curvature`` and ``loss_opt`` (dim ``budget``, with coordinates
-``budget_flops`` and, when pooled, ``budget_group``), ``sigma``;
+``<p>_pop`` and ``<p>_tau``), ``curvature`` and ``loss_opt`` (dim ``budget``, labelled
+``"<flops>"`` or ``"<group>@<flops>"``; :func:`budget_coords` gives the FLOP values), ``sigma``;
 observed ``log_loss`` (dim ``run``).
 """
 
@@ -110,7 +110,14 @@ def assign_budgets(flops: Any, *, rtol: float = BUDGET_RTOL) -> tuple[np.ndarray
             start = values[i]
         codes[i] = k
     logs = np.log(values)
-    budgets = np.array([np.exp(logs[codes == j].mean()) for j in range(k + 1)])
+    budgets = np.array(
+        [
+            values[codes == j][0]
+            if np.ptp(values[codes == j]) == 0
+            else np.exp(logs[codes == j].mean())
+            for j in range(k + 1)
+        ]
+    )
     return codes, budgets
 
 
@@ -404,6 +411,6 @@ def allocate(posterior: xr.Dataset, flops: Any) -> dict[str, xr.DataArray]:
     budget = xr.DataArray(c, dims="flops", coords={"flops": c})
     opt = isoflop_optimal(budget, a=posterior["a"], G=posterior["G"])
     return {
-        "params_opt": opt["params_opt"].rename("params_opt"),
-        "tokens_opt": opt["tokens_opt"].rename("tokens_opt"),
+        key: opt[key].transpose("chain", "draw", ..., "flops").rename(key)
+        for key in ("params_opt", "tokens_opt")
     }
