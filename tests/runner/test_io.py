@@ -29,7 +29,7 @@ for i in range(n):
 
 def test_concurrent_writers_lose_no_rows(tmp_path: Path) -> None:
     out = tmp_path / "runs.csv"
-    writers, per = 4, 25
+    writers, per = 4, 15
     procs = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(out), str(w), str(per)])
         for w in range(writers)
