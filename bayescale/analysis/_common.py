@@ -27,6 +27,7 @@ __all__ = [
     "law_draws",
     "minimize_golden",
     "minimize_smooth",
+    "positive_scalar",
     "positive_values",
     "to_frame",
 ]
@@ -77,6 +78,20 @@ def positive_values(name: str, values: Any) -> np.ndarray:
         i = int(np.flatnonzero(bad)[0])
         raise BayescaleError(f"{name}[{i}] = {arr[i]!r}: needs a finite positive value")
     return arr
+
+
+def positive_scalar(name: str, value: Any) -> float:
+    """One finite positive number (errors name the argument).
+
+    Examples
+    --------
+    >>> positive_scalar("unique_tokens", 1e12)
+    1000000000000.0
+    """
+    arr = positive_values(name, value)
+    if arr.size != 1 or np.ndim(value) > 1:
+        raise BayescaleError(f"{name}: needs a single number, got {arr.size} values")
+    return float(arr[0])
 
 
 def law_draws(

@@ -42,6 +42,7 @@ from bayescale.analysis._common import (
     check_ci,
     law_draws,
     minimize_smooth,
+    positive_scalar,
     positive_values,
     to_frame,
 )
@@ -124,9 +125,7 @@ def allocate(
     ci = check_ci(ci_prob)
     budgets = positive_values("flops", flops)
     inference = _nonnegative("inference_tokens", inference_tokens)
-    unique = (
-        None if unique_tokens is None else float(positive_values("unique_tokens", unique_tokens)[0])
-    )
+    unique = None if unique_tokens is None else positive_scalar("unique_tokens", unique_tokens)
     law = fit.law
     flops_da = xr.DataArray(budgets, dims="flops", coords={"flops": budgets})
     if law.family != "loss":

@@ -62,6 +62,7 @@ from bayescale.analysis._common import (
     law_draws,
     minimize_golden,
     minimize_smooth,
+    positive_scalar,
     positive_values,
 )
 from bayescale.analysis.allocate import _bracket, _nonnegative, loss_function, optimum
@@ -192,9 +193,7 @@ def decide(
         raise BayescaleError(f"risk_quantile must be between 0 and 1, got {risk_quantile}")
     budgets = positive_values("flops", flops)
     inference = _nonnegative("inference_tokens", inference_tokens)
-    unique = (
-        None if unique_tokens is None else float(positive_values("unique_tokens", unique_tokens)[0])
-    )
+    unique = None if unique_tokens is None else positive_scalar("unique_tokens", unique_tokens)
     resolved = _resolve_candidates(candidates)
     law = fit.law
     if law.family != "loss" or law.inputs[:2] != ("params", "tokens"):
@@ -240,9 +239,13 @@ def _resolve_candidates(candidates: Sequence[Candidate] | None) -> list[Candidat
                 n, d = c
             except (TypeError, ValueError):
                 raise BayescaleError(f"candidate {c!r}: expected a name or (N, D)") from None
-            n_val = float(positive_values("candidate N", n)[0])
-            d_val = None if d is None else float(positive_values("candidate D", d)[0])
+            n_val = positive_scalar("candidate N", n)
+            d_val = None if d is None else positive_scalar("candidate D", d)
             out.append((n_val, d_val))
+    labels = [_label(c) for c in out]
+    repeated = sorted({x for x in labels if labels.count(x) > 1})
+    if repeated:
+        raise BayescaleError(f"candidate(s) listed twice: {', '.join(repeated)}")
     return out
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from bayescale.analysis._common import (
+    NEW_GROUP,
     check_ci,
     law_draws,
     positive_values,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from bayescale.laws import Law
     from bayescale.modeling.fit import Fit
 
-__all__ = ["bands", "predict"]
+__all__ = ["NEW_GROUP", "bands", "predict", "to_frame"]
 
 #: Most draws × points a result holding every draw may have (8 bytes each); beyond it use
 #: ``keep_draws=False`` (or :func:`bands`), which summarises chunk by chunk.
@@ -88,8 +89,9 @@ def predict(
     ci_prob : float, default 0.9
         Mass of the equal-tailed interval reported by :func:`to_frame` / :func:`bands`.
     group : str, optional
-        Pooled fits: one group's value, ``bayescale.analysis._common.NEW_GROUP`` for an unseen
-        group, or None for every group (the group column's name becomes a dim).
+        Pooled fits: one group's value, :data:`NEW_GROUP` (``"<new>"``) for an unseen group
+        drawn from the population, or None for every group (the group column's name becomes a
+        dim).
     random_seed : int or numpy.random.Generator, optional
         Seed of the noise draws (``kind="predictive"``) and of new-group draws.
     grid : bool, default False
@@ -109,7 +111,6 @@ def predict(
     Examples
     --------
     >>> from bayescale.testing import fake_fit
-    >>> from bayescale.analysis._common import to_frame
     >>> ds = predict(fake_fit("chinchilla", draws=200), params=70e9, tokens=1.4e12)
     >>> row = to_frame(ds).iloc[0]
     >>> bool(row.loss_lower < row.loss_median < row.loss_upper)

@@ -132,6 +132,8 @@ def test_user_candidate_with_tokens(fake_chinchilla_fit):
         ({"candidates": ["magic"]}, "neither a built-in"),
         ({"candidates": ["1:2:3"]}, "N or N:D"),
         ({"candidates": []}, "non-empty"),
+        ({"candidates": ["kaplan", "kaplan"]}, "listed twice"),
+        ({"unique_tokens": [1e12, 2e12]}, "single number"),
         ({"risk_quantile": 1.0}, "risk_quantile"),
         ({"flops": 0.0}, r"flops\[0\]"),
         ({"unique_tokens": -5.0}, "unique_tokens"),
