@@ -1,0 +1,88 @@
+"""The docs: every ```python block runs; generated reference pages are current; links resolve."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+PAGES = sorted(DOCS.rglob("*.md"))
+CODE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+#: Pages other engineers are writing: linked from the index before they exist.
+PENDING = {"isoflop-and-comparison.md", "batch-size.md"}
+
+
+def _rel(page: Path) -> str:
+    return page.relative_to(DOCS).as_posix()
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("docs_generate", DOCS / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if CODE.search(p.read_text())], ids=_rel)
+def test_code_blocks_run(page, tmp_path, monkeypatch):
+    """Blocks of a page run in order in one namespace, in an empty working folder."""
+    from bayescale.exceptions import ConvergenceWarning
+
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": f"docs.{_rel(page)}"}
+    try:
+        for i, block in enumerate(CODE.findall(page.read_text(encoding="utf-8")), start=1):
+            with warnings.catch_warnings():
+                # the docs' fits use small sampler settings to stay fast
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                code = compile(block, f"{page.relative_to(ROOT)} (python block {i})", "exec")
+                exec(code, namespace)
+    finally:
+        plt.close("all")
+
+
+@pytest.mark.parametrize("rel", ["reference/cli.md", "reference/api.md"])
+def test_generated_pages_are_current(rel):
+    gen = _generator()
+    expected = gen.PAGES[rel]()
+    actual = (DOCS / rel).read_text(encoding="utf-8")
+    assert actual == expected, f"docs/{rel} is stale: run `python docs/generate.py`"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_rel)
+def test_relative_links_resolve(page):
+    broken = []
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"^[a-z]+:", target):
+            continue  # external (https:, mailto:)
+        path = (page.parent / target).resolve()
+        if not path.exists() and path.name not in PENDING:
+            broken.append(target)
+    assert not broken, f"{_rel(page)} links to missing files: {broken}"
+
+
+def test_every_page_is_reachable_from_the_index():
+    seen: set[Path] = set()
+    todo = [DOCS / "index.md"]
+    while todo:
+        page = todo.pop()
+        if page in seen or not page.exists():
+            continue
+        seen.add(page)
+        for target in LINK.findall(page.read_text(encoding="utf-8")):
+            if not re.match(r"^[a-z]+:", target) and target.endswith(".md"):
+                todo.append((page.parent / target).resolve())
+    orphans = sorted(_rel(p) for p in PAGES if p.resolve() not in seen)
+    assert not orphans, f"pages no other page links to: {orphans}"
