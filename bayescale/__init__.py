@@ -37,6 +37,7 @@ _LAZY: dict[str, str] = {
     "ScalingModel": "bayescale.modeling.model",
     "Fit": "bayescale.modeling.fit",
     "load_fit": "bayescale.modeling.fit",
+    "compare": "bayescale.analysis.compare",
 }
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Prior",
     "ScalingModel",
     "__version__",
+    "compare",
     "concat_runs",
     "dataset_path",
     "get_data_home",
@@ -63,6 +65,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayescale import laws
+    from bayescale.analysis.compare import compare
     from bayescale.data.published import list_published_fits, published_fit
     from bayescale.data.registry import dataset_path, get_data_home, list_datasets, load_dataset
     from bayescale.data.schema import concat_runs, read_runs, validate_runs
@@ -78,7 +81,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'bayescale' has no attribute {name!r}")
     mod = importlib.import_module(module)
-    value = mod if module.endswith("." + name) else getattr(mod, name)
+    value = mod if module == f"bayescale.{name}" else getattr(mod, name)
     globals()[name] = value
     return value
 
