@@ -81,7 +81,8 @@ def predict(
         Coordinates of the points; broadcast together (lengths equal or 1), or crossed into a
         grid with ``grid=True`` (``params`` varying slowest).
     at : pandas.DataFrame, optional
-        Points as rows; its columns are carried along as coordinates of the ``point`` dim.
+        Points as rows; its columns are carried along as coordinates of the ``point`` dim (a
+        ``loss`` column, as in a run table, is carried as ``loss_observed``).
     kind : {"mean", "predictive"}
         ``"mean"``: the law's expected loss (uncertainty of the law only). ``"predictive"``: a
         new run's loss, adding the likelihood's noise on log loss (Student-t with the spec's
@@ -192,6 +193,19 @@ def _points(
         if not isinstance(at, pd.DataFrame):
             raise BayescaleError(f"at= must be a pandas DataFrame, got {type(at).__name__}")
         table = at.reset_index(drop=True).copy()
+        if "loss" in table.columns:  # e.g. a run table: keep the observed loss beside the band
+            if "loss_observed" in table.columns:
+                raise BayescaleError("the at= table has both 'loss' and 'loss_observed' columns")
+            table = table.rename(columns={"loss": "loss_observed"})
+        clash = [
+            str(c)
+            for c in table.columns
+            if str(c) in {"chain", "draw", "point", "loss_median", "loss_lower", "loss_upper"}
+        ]
+        if clash:
+            raise BayescaleError(
+                f"the at= table has column(s) {', '.join(clash)}, which name outputs; rename them"
+            )
         given = {c: table[c] for c in ("params", "tokens", "flops") if c in table.columns}
     else:
         arrays = {

@@ -135,6 +135,15 @@ def test_bad_points_are_clear_errors(fake_chinchilla_fit, kwargs, message):
         predict(fake_chinchilla_fit, **kwargs)
 
 
+def test_at_run_table_keeps_observed_loss(fake_chinchilla_fit):
+    runs = fake_chinchilla_fit.runs.head(5)
+    table = bands(fake_chinchilla_fit, at=runs)
+    np.testing.assert_allclose(table["loss_observed"], runs["loss"])
+    assert "loss" not in table.columns
+    with pytest.raises(BayescaleError, match="loss_median"):
+        bands(fake_chinchilla_fit, at=runs.assign(loss_median=1.0))
+
+
 def test_at_table_errors_name_column_and_row(fake_chinchilla_fit):
     with pytest.raises(BayescaleError, match=r"'tokens'.*columns: params"):
         predict(fake_chinchilla_fit, at=pd.DataFrame({"params": [1e9]}))
