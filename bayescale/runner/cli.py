@@ -21,7 +21,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="runs CSV (curves and noise go beside it)")
     p.add_argument("--shard", default="0/1", help="run shard i of n (0-based), e.g. 3/8")
     p.add_argument(
-        "--resume", action="store_true", help="resume unfinished runs from their checkpoints"
+        "--resume",
+        action="store_true",
+        help="resume unfinished runs from their checkpoints (default: restart them; "
+        "finished runs are always skipped)",
     )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--ckpt-every", type=int, default=50, help="checkpoint period in steps")

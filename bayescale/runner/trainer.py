@@ -520,8 +520,6 @@ def train(
         if noise and k >= 2
         else float("nan")
     )
-    import torch as _torch
-
     row: dict[str, Any] = {
         "run_id": run_id,
         "params": params.total,
@@ -577,7 +575,7 @@ def train(
         "params_kind": "total",
         "loss_unit": "nats_per_token",
         "runner_version": RUNNER_VERSION,
-        "torch_version": _torch.__version__,
+        "torch_version": torch.__version__,
         "python_version": sys.version.split()[0],
     }
     per_tok = {

@@ -102,3 +102,11 @@ def test_several_grid_tables() -> None:
         "[[grid]]\nn_layer = [1, 2]\nsteps = [3]\n[[grid]]\nn_layer = [3]\nsteps = [4, 5]\n"
     )
     assert [(s.n_layer, s.steps) for s in sw.specs] == [(1, 3), (2, 3), (3, 4), (3, 5)]
+
+
+def test_slurm_backend_needs_submitit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bayescale.runner.sweep import submit_slurm
+
+    monkeypatch.setitem(sys.modules, "submitit", None)
+    with pytest.raises(RunnerError, match=r"bayescale\[slurm\]"):
+        submit_slurm("smoke", tmp_path / "r.csv", n_tasks=2)
