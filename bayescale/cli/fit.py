@@ -6,8 +6,12 @@ import argparse
 import sys
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 from bayescale.cli._common import add_quiet, load_runs, say
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     spec_name = args.spec or args.law or "chinchilla"
     model = ScalingModel(spec_name, group=args.group)
     say(f"loading {args.data}", quiet=args.quiet)
-    runs = load_runs(args.data, group=args.group)
+    runs = _load_for_family(model.spec.law, args.data)
+    if runs is None:
+        runs = load_runs(args.data, group=args.group)
     n_out = int(runs["outlier"].sum()) if "outlier" in runs and not args.keep_outliers else 0
     s = model.spec.with_sampler(draws=args.draws, tune=args.tune, chains=args.chains)
     say(
@@ -70,3 +76,20 @@ def run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     return 0
+
+
+def _load_for_family(law: str, data: str) -> pd.DataFrame | None:
+    """A file for a model family that validates its own table (e.g. gradient-noise rows)."""
+    from pathlib import Path
+
+    from bayescale.laws import get_law
+    from bayescale.modeling.build import family_module
+
+    family = get_law(law).family
+    if family == "loss" or not Path(data).is_file():
+        return None
+    if not getattr(family_module(family), "READS_RAW_TABLE", False):
+        return None
+    from bayescale.modeling.families._common import read_table
+
+    return read_table(data)

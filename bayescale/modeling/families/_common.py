@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pandas as pd
 from bayescale.exceptions import RunTableError, SpecError
 from bayescale.modeling.spec import ModelSpec
 
-__all__ = ["lognormal_prior", "numeric_column", "require_columns", "source_of"]
+__all__ = ["lognormal_prior", "numeric_column", "read_table", "require_columns", "source_of"]
 
 
 def source_of(runs: pd.DataFrame) -> str:
@@ -69,3 +70,25 @@ def lognormal_prior(spec: ModelSpec, name: str) -> tuple[float, float]:
             f"data's reference scale), not {prior.dist}"
         )
     return float(prior.kwargs["mu"]), float(prior.kwargs["sigma"])
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (optionally compressed) or parquet table as is; the family validates it.
+
+    Raises
+    ------
+    RunTableError
+        When the file is missing or cannot be parsed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunTableError(f"{path}: no such file")
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, comment="#")
+    except (ValueError, OSError, UnicodeDecodeError, ImportError) as exc:
+        raise RunTableError(f"{path}: cannot be read as a table ({exc})") from None
+    frame.attrs["source"] = str(path)
+    return frame

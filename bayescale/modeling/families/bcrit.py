@@ -43,7 +43,10 @@ from bayescale.modeling.families._common import (
 )
 from bayescale.modeling.spec import ModelSpec
 
-__all__ = ["NOISE_COLUMNS", "build", "prepare", "simulate_noise_runs"]
+__all__ = ["NOISE_COLUMNS", "READS_RAW_TABLE", "build", "prepare", "simulate_noise_runs"]
+
+#: ``bayescale fit --data FILE`` hands this family the file as read (not as a run table).
+READS_RAW_TABLE = True
 
 #: Columns of a gradient-noise table (the runner's ``runs.noise.csv``), besides the loss.
 NOISE_COLUMNS: tuple[str, ...] = ("b_small", "b_big", "g2_small", "g2_big")
