@@ -120,6 +120,12 @@ def law_draws(
     -------
     xarray.Dataset
         One variable per law parameter, dims ``chain``, ``draw`` (and the group dim).
+
+    Examples
+    --------
+    >>> from bayescale.testing import fake_fit
+    >>> sorted(law_draws(fake_fit("chinchilla", draws=10), extra=("sigma",)).data_vars)
+    ['A', 'B', 'E', 'alpha', 'beta', 'sigma']
     """
     law = fit.law
     post = fit.posterior

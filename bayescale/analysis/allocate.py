@@ -241,6 +241,17 @@ def optimum(
     -------
     dict of str to xarray.DataArray
         ``params_opt``, ``tokens_opt``, ``tokens_per_param``, ``loss_opt`` (and extras).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from bayescale.laws import get_law
+    >>> theta = xr.Dataset({"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28})
+    >>> c = xr.DataArray([5.76e23], dims="flops")
+    >>> closed = optimum(get_law("chinchilla"), theta, c)["params_opt"]
+    >>> numeric = optimum(get_law("chinchilla"), theta, c, method="numeric")["params_opt"]
+    >>> round(float(closed[0]) / 1e9, 2), bool(abs(float(numeric[0] / closed[0]) - 1) < 1e-6)
+    (32.19, True)
     """
     resolved = _resolve_method(law, method, inference_tokens, unique_tokens)
     args = {p: theta[p] for p in law.params}
