@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-
 TINY = """\
 [sweep]
 name = "tiny"
