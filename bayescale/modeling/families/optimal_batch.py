@@ -1,0 +1,362 @@
+"""Optimal batch size and learning rate, located inside a model of the loss surface.
+
+On a learning-rate × batch-size grid at several (N, D) cells (e.g. Step Law's ``steplaw2025``),
+the loss of run ``i`` in cell ``c`` is modelled around the cell's optimum
+``(η_c, B_c)`` rather than read off the grid:
+
+``log L_i = log L*_c + q_c(x_i, y_i)``,  ``x = log(lr/η_c)``,  ``y = log(B/B_c)``,
+
+``q_c = a_c x² + b_c y² + 2ρ_c·sqrt(a_c b_c)·x y + s_lr·ā x³ + s_bs·b̄ y³``
+
+— a positive-definite quadratic valley (curvatures ``a_c``, ``b_c`` and correlation ``ρ_c``
+partially pooled across cells, non-centred; ``ā``, ``b̄`` their pooled values) with shared
+cubic terms for the asymmetry of the valley (loss rises faster above the optimal learning rate
+than below it), scaled by the curvature (``skew_lr``, ``skew_bs`` ~ Normal(0, 0.3)). The cubic
+terms have zero gradient at the origin, so ``(η_c, B_c)`` stays the cell's optimum. The optima
+follow
+
+``log B_c = log B_0 + b_N log N + b_D log D + τ_B z_B,c``
+``log η_c = log η_0 + e_N log N + e_D log D + τ_η z_η,c``
+
+with per-cell deviations ``z ~ Normal(0, 1)`` (scales ``tau_B``, ``tau_eta``), so the exponents'
+intervals reflect how well the cells agree with a power law, not only the number of runs.
+Prefactors are sampled at the cells' reference scale (geometric-mean N and D) with the spec's
+LogNormal prior on ``B_0`` and ``eta_0`` kept exactly. Observation noise: Student-t (or Normal)
+on log loss with the spec's likelihood.
+
+Only runs near each cell's optimum are modelled: runs flagged ``outlier`` (Step Law: final loss
+> 5, diverged) are dropped and, in each cell, runs whose loss exceeds the cell's lowest loss by
+more than :data:`WINDOW` (relative) are left out, because far from the optimum no low-order
+surface describes the loss (divergence, instability). The window is recorded in the fit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayescale.exceptions import RunTableError
+from bayescale.laws import get_law
+from bayescale.modeling.build import ModelInfo
+from bayescale.modeling.families._common import (
+    lognormal_prior,
+    numeric_column,
+    require_columns,
+    source_of,
+)
+from bayescale.modeling.spec import ModelSpec
+
+__all__ = [
+    "MIN_CELLS",
+    "WINDOW",
+    "build",
+    "cell_label",
+    "grid_minimum_regression",
+    "prepare",
+    "simulate_grid",
+]
+
+log = logging.getLogger("bayescale")
+
+#: Relative loss window around each cell's lowest loss that the surface model describes.
+WINDOW: float = 0.05
+#: Fewest (N, D) cells that identify an N and a D exponent.
+MIN_CELLS: int = 3
+#: Fewest runs per cell (a 2-D quadratic with its optimum needs at least 6).
+MIN_RUNS_PER_CELL: int = 6
+_WHAT = "the optimal_batch model"
+_COLUMNS = ("params", "tokens", "learning_rate", "batch_size")
+
+
+def _loss_column(runs: pd.DataFrame) -> str:
+    for col in ("smooth_loss", "smooth loss", "loss"):
+        if col in runs.columns:
+            return col
+    require_columns(runs, ("loss",), what=_WHAT)
+    return "loss"  # pragma: no cover
+
+
+def cell_label(params: float, tokens: float) -> str:
+    """Label of an (N, D) cell, e.g. ``"N2.15e+08-D1e+11"``."""
+    return f"N{params:.3g}-D{tokens:.3g}"
+
+
+def prepare(runs: pd.DataFrame, spec: ModelSpec, *, window: float = WINDOW) -> pd.DataFrame:
+    """Validate a learning-rate × batch-size grid and keep the runs near each cell's optimum.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per run with ``params`` (N), ``tokens`` (D), ``learning_rate``, ``batch_size``
+        (tokens) and the final loss (``smooth_loss`` when present, as Step Law optimise, else
+        ``loss``); rows with a true ``outlier`` flag are dropped.
+    spec : ModelSpec
+        The spec (kept for the family interface).
+    window : float, default :data:`WINDOW`
+        Keep runs with loss ≤ (1 + window) × the cell's lowest loss.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run_id, cell, params, tokens, learning_rate, batch_size, loss`` (float64 numbers),
+        with ``attrs["window"]``, ``attrs["loss_column"]`` and ``attrs["runs_outside_window"]``.
+
+    Raises
+    ------
+    RunTableError
+        Naming the column and row of a bad value, or when too few cells or runs remain.
+    """
+    require_columns(runs, _COLUMNS, what=_WHAT)
+    loss_col = _loss_column(runs)
+    if not window > 0:
+        raise RunTableError(f"{_WHAT}: window must be positive, got {window!r}")
+    keep = np.ones(len(runs), dtype=bool)
+    if "outlier" in runs.columns:
+        keep &= ~runs["outlier"].astype(bool).to_numpy()
+    table = runs.loc[keep]
+    out: dict[str, Any] = {}
+    for col in _COLUMNS:
+        out[col] = numeric_column(table, col, what=_WHAT)
+    out["loss"] = numeric_column(table, loss_col, what=_WHAT)
+    if "run_id" in table.columns:
+        out["run_id"] = np.array([str(v) for v in table["run_id"]], dtype=object)
+    else:
+        out["run_id"] = np.array([str(i) for i in table.index], dtype=object)
+    frame = pd.DataFrame(out)
+    frame.insert(
+        1,
+        "cell",
+        np.array(
+            [cell_label(n, d) for n, d in zip(frame["params"], frame["tokens"], strict=True)],
+            dtype=object,
+        ),
+    )
+    best = frame.groupby("cell")["loss"].transform("min").to_numpy()
+    inside = frame["loss"].to_numpy() <= best * (1.0 + window)
+    n_out = int((~inside).sum())
+    frame = frame.loc[inside].reset_index(drop=True)
+    counts = frame.groupby("cell").size()
+    small = counts[counts < MIN_RUNS_PER_CELL]
+    if len(small):
+        log.info("optimal_batch: dropping %d cell(s) with < %d runs", len(small), MIN_RUNS_PER_CELL)
+        frame = frame.loc[~frame["cell"].isin(small.index)].reset_index(drop=True)
+    n_cells = frame["cell"].nunique()
+    if n_cells < MIN_CELLS:
+        raise RunTableError(
+            f"{source_of(runs)}{_WHAT}: needs at least {MIN_CELLS} (params, tokens) cells with "
+            f"{MIN_RUNS_PER_CELL}+ runs within {window:g} of their best loss, found {n_cells}"
+        )
+    for col in ("params", "tokens"):
+        if frame.groupby("cell")[col].nunique().max() > 1:  # pragma: no cover (labels use 3 sig.)
+            raise RunTableError(f"{_WHAT}: cells are not unique in column {col!r}")
+    if frame["run_id"].duplicated().any():
+        pos = int(np.flatnonzero(frame["run_id"].duplicated().to_numpy())[0])
+        raise RunTableError(
+            f"{source_of(runs)}{_WHAT}: column 'run_id': duplicate run id "
+            f"{frame['run_id'].iloc[pos]!r}"
+        )
+    frame.attrs = {k: v for k, v in runs.attrs.items() if isinstance(v, str | int | float)}
+    frame.attrs.update(
+        {"window": float(window), "loss_column": loss_col, "runs_outside_window": n_out}
+    )
+    return frame
+
+
+def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
+    """Build the loss-surface model on a prepared grid (see the module docstring).
+
+    Returns
+    -------
+    (pymc.Model, ModelInfo)
+        Observed ``log_loss`` on dim ``run``; posterior ``B_0, b_N, b_D, eta_0, e_N, e_D``,
+        ``sigma``, the per-cell optima ``batch_size_opt``, ``learning_rate_opt`` and
+        ``loss_opt`` on dim ``cell``, and the surface's nuisance parameters.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    law = get_law(spec.law)
+    codes, cells = pd.factorize(runs["cell"].astype(str), sort=True)
+    first = runs.groupby("cell", sort=True).first()
+    log_n = np.log(first["params"].to_numpy(dtype=float))
+    log_d = np.log(first["tokens"].to_numpy(dtype=float))
+    n0, d0 = float(log_n.mean()), float(log_d.mean())
+    cell_min = runs.groupby("cell", sort=True)["loss"].min().to_numpy(dtype=float)
+    coords = {
+        "run": [str(r) for r in runs["run_id"]],
+        "cell": [str(c) for c in cells],
+        "curvature": ["lr", "batch_size", "correlation"],
+    }
+    mu_b, sigma_b = lognormal_prior(spec, "B_0")
+    mu_e, sigma_e = lognormal_prior(spec, "eta_0")
+
+    with pm.Model(coords=coords) as model:
+        x_lr = pm.Data(
+            "log_learning_rate", np.log(runs["learning_rate"].to_numpy(float)), dims="run"
+        )
+        y_bs = pm.Data("log_batch_size", np.log(runs["batch_size"].to_numpy(float)), dims="run")
+        idx = pm.Data("cell_idx", codes, dims="run")
+        dn = pm.Data("log_params_rel", log_n - n0, dims="cell")
+        dd = pm.Data("log_tokens_rel", log_d - d0, dims="cell")
+        ln0 = pm.Data("log_scale_params", n0)
+        ld0 = pm.Data("log_scale_tokens", d0)
+
+        b_n = spec.priors["b_N"].create("b_N")
+        b_d = spec.priors["b_D"].create("b_D")
+        e_n = spec.priors["e_N"].create("e_N")
+        e_d = spec.priors["e_D"].create("e_D")
+        log_b_ref = pm.Normal("log_B_ref", mu_b + b_n * ln0 + b_d * ld0, sigma_b)
+        log_e_ref = pm.Normal("log_eta_ref", mu_e + e_n * ln0 + e_d * ld0, sigma_e)
+        pm.Deterministic("B_0", pt.exp(log_b_ref - b_n * ln0 - b_d * ld0))
+        pm.Deterministic("eta_0", pt.exp(log_e_ref - e_n * ln0 - e_d * ld0))
+
+        tau_b = pm.HalfNormal("tau_B", 0.2)
+        tau_e = pm.HalfNormal("tau_eta", 0.2)
+        z_b = pm.Normal("z_B", 0.0, 1.0, dims="cell")
+        z_e = pm.Normal("z_eta", 0.0, 1.0, dims="cell")
+        log_b_opt = log_b_ref + b_n * dn + b_d * dd + tau_b * z_b
+        log_e_opt = log_e_ref + e_n * dn + e_d * dd + tau_e * z_e
+        pm.Deterministic("batch_size_opt", pt.exp(log_b_opt), dims="cell")
+        pm.Deterministic("learning_rate_opt", pt.exp(log_e_opt), dims="cell")
+
+        log_l_opt = pm.Normal("log_loss_opt", np.log(cell_min), 0.5, dims="cell")
+        pm.Deterministic("loss_opt", pt.exp(log_l_opt), dims="cell")
+
+        # the valley: pooled log-curvatures and correlation (non-centred)
+        curv_lr = pm.Normal("log_curv_lr", np.log(5e-3), 2.0)
+        curv_bs = pm.Normal("log_curv_bs", np.log(5e-3), 2.0)
+        corr = pm.Normal("atanh_corr", 0.0, 1.0)
+        tau_c = pm.HalfNormal("tau_curv", 0.5, dims="curvature")
+        z_c = pm.Normal("z_curv", 0.0, 1.0, dims=("cell", "curvature"))
+        a = pt.exp(curv_lr + tau_c[0] * z_c[:, 0])
+        b = pt.exp(curv_bs + tau_c[1] * z_c[:, 1])
+        rho = pt.tanh(corr + tau_c[2] * z_c[:, 2])
+        # asymmetry relative to the pooled curvature: the cubic term changes q by a fraction
+        # skew·x at x e-folds from the optimum (a weak prior keeps the optimum inside the data)
+        skew_lr = pm.Normal("skew_lr", 0.0, 0.3)
+        skew_bs = pm.Normal("skew_bs", 0.0, 0.3)
+        h = skew_lr * pt.exp(curv_lr)
+        k = skew_bs * pt.exp(curv_bs)
+
+        x = x_lr - log_e_opt[idx]
+        y = y_bs - log_b_opt[idx]
+        q = (
+            a[idx] * x**2
+            + b[idx] * y**2
+            + 2.0 * rho[idx] * pt.sqrt(a[idx] * b[idx]) * x * y
+            + h * x**3
+            + k * y**3
+        )
+        mu = log_l_opt[idx] + q
+        sigma = spec.likelihood.sigma.create("sigma")
+        observed = pm.Data("log_loss_observed", np.log(runs["loss"].to_numpy(float)), dims="run")
+        if spec.likelihood.dist == "StudentT":
+            pm.StudentT(
+                "log_loss", nu=spec.likelihood.nu, mu=mu, sigma=sigma, observed=observed, dims="run"
+            )
+        else:
+            pm.Normal("log_loss", mu=mu, sigma=sigma, observed=observed, dims="run")
+
+    info = ModelInfo(
+        law=law.name,
+        scales={"params": float(np.exp(n0)), "tokens": float(np.exp(d0))},
+        run_ids=tuple(str(r) for r in runs["run_id"]),
+    )
+    return model, info
+
+
+def grid_minimum_regression(
+    runs: pd.DataFrame, *, loss_column: str | None = None
+) -> dict[str, float]:
+    """The naive estimate: each cell's best grid point, then least squares on log N, log D.
+
+    This is the baseline the model improves on (the grid minimum is quantised to the grid's
+    √2 spacing and biased by noise); it returns ``b_N, b_D, e_N, e_D`` with ``B ~ N, D`` and
+    ``lr ~ N, D`` regressions, plus ``b_D_only`` from ``log B ~ log D`` (Step Law's form).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = [(n, d, lr, b, 3.0 + (lr - 1e-3 * (d / n) ** 0.3) ** 2 + (b - d**0.5) ** 2)
+    ...         for n in (1e8, 2e8, 4e8) for d in (1e9, 4e9) for lr in (1e-3, 2e-3)
+    ...         for b in (3e4, 6e4)]
+    >>> out = grid_minimum_regression(pd.DataFrame(rows, columns=["params", "tokens",
+    ...                               "learning_rate", "batch_size", "loss"]))
+    >>> sorted(out)
+    ['b_D', 'b_D_only', 'b_N', 'e_D', 'e_N']
+    """
+    col = loss_column or _loss_column(runs)
+    table = runs
+    if "outlier" in table.columns:
+        table = table.loc[~table["outlier"].astype(bool)]
+    best = table.loc[table.groupby(["params", "tokens"])[col].idxmin()]
+    design = np.column_stack(
+        [np.ones(len(best)), np.log(best["params"].astype(float)), np.log(best["tokens"])]
+    )
+    coef_b = np.linalg.lstsq(design, np.log(best["batch_size"].astype(float)), rcond=None)[0]
+    coef_e = np.linalg.lstsq(design, np.log(best["learning_rate"].astype(float)), rcond=None)[0]
+    coef_d = np.linalg.lstsq(design[:, [0, 2]], np.log(best["batch_size"]), rcond=None)[0]
+    return {
+        "b_N": float(coef_b[1]),
+        "b_D": float(coef_b[2]),
+        "e_N": float(coef_e[1]),
+        "e_D": float(coef_e[2]),
+        "b_D_only": float(coef_d[1]),
+    }
+
+
+def simulate_grid(
+    values: dict[str, float] | None = None,
+    *,
+    params: tuple[float, ...] = (2e8, 5e8, 1e9),
+    tokens_per_param: tuple[float, ...] = (20.0, 100.0),
+    grid: int = 7,
+    spacing: float = float(np.log(2.0) / 2),
+    curvature: tuple[float, float, float] = (8e-3, 6e-3, -0.35),
+    noise: float = 0.002,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A learning-rate × batch-size grid from known optimum laws (for tests and checks).
+
+    Each cell's optimum follows ``values`` (default: Step Law's medians with ``b_N = 0``);
+    the loss is ``L*·exp(q)`` with the quadratic valley of the model (curvatures ``a``, ``b``
+    and correlation ``ρ``), log-normal noise of sd ``noise``, on a ``grid × grid`` lattice
+    √2 apart (by default) and offset at random around the optimum.
+
+    Examples
+    --------
+    >>> g = simulate_grid(grid=3)
+    >>> len(g), g["learning_rate"].nunique() > 3
+    (54, True)
+    """
+    v = {"B_0": 0.58, "b_N": 0.0, "b_D": 0.571, "eta_0": 1.79, "e_N": -0.713, "e_D": 0.307}
+    v.update(values or {})
+    rng = np.random.default_rng(seed)
+    a, b, rho = curvature
+    rows = []
+    offsets = spacing * (np.arange(grid) - (grid - 1) / 2)
+    for n in params:
+        for ratio in tokens_per_param:
+            d = n * ratio
+            b_opt = v["B_0"] * n ** v["b_N"] * d ** v["b_D"]
+            e_opt = v["eta_0"] * n ** v["e_N"] * d ** v["e_D"]
+            shift = rng.uniform(-spacing / 2, spacing / 2, 2)
+            l_star = 2.0 + 40.0 * n**-0.2
+            for x in offsets + shift[0]:
+                for y in offsets + shift[1]:
+                    q = a * x**2 + b * y**2 + 2 * rho * np.sqrt(a * b) * x * y
+                    loss = l_star * np.exp(q + noise * rng.standard_normal())
+                    rows.append(
+                        {
+                            "run_id": f"N{n:.3g}-D{d:.3g}-x{x:+.3f}-y{y:+.3f}",
+                            "params": n,
+                            "tokens": d,
+                            "learning_rate": e_opt * np.exp(x),
+                            "batch_size": b_opt * np.exp(y),
+                            "loss": loss,
+                        }
+                    )
+    return pd.DataFrame(rows)
