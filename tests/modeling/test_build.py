@@ -75,3 +75,16 @@ def test_missing_input_column_is_named():
             ),
             runs,
         )
+
+
+@pytest.mark.parametrize(
+    "name", ["chinchilla", "kaplan", "kaplan_n", "kaplan_d", "kaplan_c", "data_constrained"]
+)
+def test_every_loss_law_spec_builds_and_has_finite_logp(name):
+    spec = load_spec(name)
+    runs = synthetic_runs(name, n=15, seed=4)
+    model, _ = build_model(spec, runs)
+    logp = model.compile_logp()(model.initial_point())
+    assert np.isfinite(logp)
+    for p in get_law(name).params:
+        assert p in model.named_vars  # posterior names are the law's keywords
