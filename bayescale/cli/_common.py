@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,17 +29,11 @@ def load_runs(data: str, *, group: str | None = None) -> pd.DataFrame:
 
 def write_csv(frame: pd.DataFrame, out: str | Path) -> Path:
     """Write a CSV atomically (temporary file in the same folder, then rename)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    from bayescale._atomic import atomic_path
+
+    with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return Path(out)
 
 
 def add_quiet(parser: Any) -> None:

@@ -6,12 +6,12 @@ and opens fits through here.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import xarray as xr
+
+from bayescale._atomic import atomic_path
 
 __all__ = ["add_group", "get_group", "groups", "open_tree", "save_tree"]
 
@@ -42,17 +42,9 @@ def make_tree(groups_: dict[str, xr.Dataset], attrs: dict[str, Any] | None = Non
 
 def save_tree(tree: xr.DataTree, path: str | Path) -> Path:
     """Write a tree to netCDF atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         tree.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def open_tree(path: str | Path) -> xr.DataTree:
