@@ -10,12 +10,12 @@ the two stages are one model: the vertex of every budget's valley lies on
 (so ``N_opt = G·(C/6)^a`` and, under ``C = 6·N·D``, ``D_opt = (C/6)^b / G`` with ``b = 1 − a``,
 the notation of Hoffmann et al. 2022, eq. 4), and the log loss around it is
 
-    log L = log L*(C) + k(C) · u² · (1 + s·u),    u = log N − log N*(C),
+    log L = log L*(C) + k(C) · u² · exp(s·u),    u = log N − log N*(C),
 
 where ``L*(C)`` (``loss_opt``) and ``k(C)`` (``curvature``) belong to each budget and ``s``
-(``skew``) is a small shared cubic term that lets the valley be steeper on one side than on the
-other (with ``s = 0`` the valley is the plain parabola of Approach 2). ``u = 0`` stays a
-stationary point for every ``s``, so ``N*(C)`` is the bottom of the valley.
+(``skew``) is a shared asymmetry that lets the valley be steeper on one side than on the other
+(with ``s = 0`` the valley is the plain parabola of Approach 2). The added term is never
+negative, so for every ``s`` the bottom of the valley is ``N*(C)`` with loss ``L*(C)``.
 
 Parameter names (and posterior variables): ``a``, ``G``, ``curvature``, ``loss_opt``, ``skew``;
 ``b = 1 − a`` is a deterministic of the posterior.
@@ -62,7 +62,7 @@ def isoflop_loss(
 ) -> Any:
     """Loss of a model of ``params`` parameters trained with ``flops`` FLOP, on an IsoFLOP valley.
 
-    ``L = loss_opt · exp(curvature · u² · (1 + skew·u))`` with
+    ``L = loss_opt · exp(curvature · u² · exp(skew·u))`` with
     ``u = log(params) − log(G · (flops/6)^a)``.
 
     Works on numpy arrays, xarray objects (broadcast by dimension name) and pytensor tensors.
@@ -80,7 +80,7 @@ def isoflop_loss(
     loss_opt : array-like
         Loss at the bottom of the valley of the budget ``flops``.
     skew : array-like, default 0
-        Cubic asymmetry of the valley (0: a parabola).
+        Asymmetry of the valley (0: a parabola).
     flops_per_param_token : float, default 6
         The ``C = 6·N·D`` convention.
 
@@ -100,7 +100,7 @@ def isoflop_loss(
     """
     log_n_opt = _log(G) + a * _log(flops / flops_per_param_token)
     u = _log(params) - log_n_opt
-    return loss_opt * _exp(curvature * u**2 * (1.0 + skew * u))
+    return loss_opt * _exp(curvature * u**2 * _exp(skew * u))
 
 
 def isoflop_optimal(
@@ -151,7 +151,7 @@ def _register() -> Any:
             inputs=("params", "flops"),
             params=("a", "G", "curvature", "loss_opt", "skew"),
             description=(
-                "IsoFLOP valleys log L = log L*(C) + k(C)·u²·(1 + s·u), u = log N − log N*(C), "
+                "IsoFLOP valleys log L = log L*(C) + k(C)·u²·exp(s·u), u = log N − log N*(C), "
                 "N*(C) = G·(C/6)^a, all budgets jointly (Hoffmann et al. 2022, Approach 2)"
             ),
             params_kind="total",

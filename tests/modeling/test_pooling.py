@@ -31,13 +31,19 @@ def grouped_runs(
 ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     """Runs from a hierarchical Chinchilla law; returns the table and each group's true values.
 
-    Every parameter of every group is ``POP[p]·exp(spread·z)``; the loss gets log-normal noise.
+    Group values are ``POP[p]·exp(spread·z)``, with the prefactors varying at the reference
+    scales ``N0``, ``D0`` (the centres of the size grid), as the model pools them:
+    ``A_g = A_ref_g·N0^α_g`` with ``A_ref_g = (POP["A"]/N0^POP["alpha"])·exp(spread·z)``.
+    The loss gets log-normal noise.
     """
     rng = np.random.default_rng(seed)
     law = get_law("chinchilla")
+    n0, d0 = 10**8.75, 10**10.25
     frames, truth = [], {}
     for g in groups:
         values = {p: v * float(np.exp(spread * rng.standard_normal())) for p, v in POP.items()}
+        values["A"] *= n0 ** (values["alpha"] - POP["alpha"])
+        values["B"] *= d0 ** (values["beta"] - POP["beta"])
         truth[g] = values
         n = 10 ** rng.uniform(7.5, 10.0, n_per_group)
         d = 10 ** rng.uniform(9.0, 11.5, n_per_group)
