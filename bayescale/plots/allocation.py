@@ -41,7 +41,7 @@ def plot_frontier(
     quantity : {"params", "tokens", "tokens_per_param"}
         What to draw against compute.
     flops : sequence of float, optional
-        The budgets (default: from the data's smallest compute to 1e26 FLOP, log-spaced).
+        The budgets (default: from the data's smallest compute to 10⁴ times its largest).
     references : sequence of str
         Published fits drawn for contrast: ``"kaplan"`` (Kaplan et al. 2020, eq. 6.1),
         ``"hoffmann"`` (Hoffmann et al. 2022, Approach 3) and ``"epoch"`` (Besiroglu et al.
@@ -80,7 +80,8 @@ def plot_frontier(
     data_c = runs["flops"].to_numpy(float) if "flops" in runs else None
     if flops is None:
         lo = float(data_c.min()) if data_c is not None else 1e18
-        flops = list(np.logspace(np.log10(lo), 26.0, 60))
+        hi = float(data_c.max()) * 1e4 if data_c is not None else 1e26
+        flops = list(np.logspace(np.log10(lo), np.log10(hi), 60))
     c = np.asarray(flops, dtype=float)
     if c.ndim != 1 or c.size < 2 or np.any(c <= 0):
         raise BayescaleError("flops must hold at least two positive budgets")

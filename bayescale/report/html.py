@@ -6,9 +6,7 @@ import base64
 import html
 import io
 import json
-import os
 import platform
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -18,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayescale._atomic import atomic_path
 from bayescale._version import __version__
 from bayescale.constants import DEFAULT_CI_PROB
 from bayescale.exceptions import BayescaleError
@@ -446,16 +445,6 @@ def write_report(
     """
     text = render_report(fit, budgets=budgets, ci_prob=ci_prob, figures=figures, title=title)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path

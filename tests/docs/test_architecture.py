@@ -15,7 +15,7 @@ PAGE = ROOT / "docs" / "architecture.md"
 #: The one-way flow: a module may import from its own layer and the layers before it.
 LAYERS = ("data", "laws", "modeling", "analysis", "plots", "report", "cli")
 #: Leaf modules every layer may import; they import nothing else of the package.
-BASE = {"_version", "_paths", "constants", "exceptions"}
+BASE = {"_version", "_paths", "_atomic", "constants", "exceptions"}
 #: Where the top-level modules sit in the flow.
 TOP_LEVEL = {"testing": "modeling", "__init__": "cli", "__main__": "cli"}
 #: Upward imports allowed on purpose (listed in docs/architecture.md, "Exceptions to the flow").
@@ -23,6 +23,8 @@ ALLOWED_UPWARD = {
     # Fit.predict / Fit.allocate delegate to the analysis layer (lazy, inside the methods)
     ("bayescale.modeling.fit", "bayescale.analysis.predict"),
     ("bayescale.modeling.fit", "bayescale.analysis.allocate"),
+    # a model family's allocate(posterior, flops) hook delegates to its analysis (lazy)
+    ("bayescale.modeling.families.curves", "bayescale.analysis.frontier"),
     # simulated run tables are drawn from a law
     ("bayescale.data.synthetic", "bayescale.laws"),
     # published values evaluated as laws and turned into priors (lazy, inside the methods)
