@@ -18,6 +18,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
 CODE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
+#: A page may set up its examples out of sight: an HTML comment ``<!-- docs-setup ... -->``
+#: holding Python that runs before the page's first block (e.g. a small fit the page discusses).
+SETUP = re.compile(r"<!--\s*docs-setup\n(.*?)-->", re.S)
+#: Pages whose code does not run on its own yet, with the reason (strict: remove when fixed).
+NOT_SELF_CONTAINED = {
+    "decisions.md": "its blocks use `fit`, `n_grid`, `d_grid` without defining them; "
+    "a <!-- docs-setup --> comment can define them",
+}
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 #: Pages other engineers are writing: linked from the index before they exist.
 PENDING = {"isoflop-and-comparison.md", "batch-size.md"}
@@ -35,19 +43,33 @@ def _generator():
     return module
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if CODE.search(p.read_text())], ids=_rel)
+def _code_pages() -> list:
+    out = []
+    for page in PAGES:
+        if not CODE.search(page.read_text(encoding="utf-8")):
+            continue
+        reason = NOT_SELF_CONTAINED.get(_rel(page))
+        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+        out.append(pytest.param(page, marks=marks, id=_rel(page)))
+    return out
+
+
+@pytest.mark.parametrize("page", _code_pages())
 def test_code_blocks_run(page, tmp_path, monkeypatch):
     """Blocks of a page run in order in one namespace, in an empty working folder."""
     from bayescale.exceptions import ConvergenceWarning
 
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": f"docs.{_rel(page)}"}
+    text = page.read_text(encoding="utf-8")
+    blocks = [("setup", b) for b in SETUP.findall(text)]
+    blocks += [(f"python block {i}", b) for i, b in enumerate(CODE.findall(text), start=1)]
     try:
-        for i, block in enumerate(CODE.findall(page.read_text(encoding="utf-8")), start=1):
+        for label, block in blocks:
             with warnings.catch_warnings():
                 # the docs' fits use small sampler settings to stay fast
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                code = compile(block, f"{page.relative_to(ROOT)} (python block {i})", "exec")
+                code = compile(block, f"{page.relative_to(ROOT)} ({label})", "exec")
                 exec(code, namespace)
     finally:
         plt.close("all")
