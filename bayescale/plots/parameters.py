@@ -103,7 +103,7 @@ def plot_parameter(
 def plot_comparison(
     table: pd.DataFrame,
     *,
-    score: str = "elpd",
+    score: str = "elpd_loo",
     error: str | None = "se",
     higher_is_better: bool = True,
     style: Mapping[str, Mapping[str, Any]] | None = None,
@@ -114,12 +114,13 @@ def plot_comparison(
     Parameters
     ----------
     table : pandas.DataFrame
-        One row per model (the index names it), e.g. from ``bayescale.compare`` or
-        ``arviz.compare``.
+        One row per model (the index names it), e.g. from
+        :func:`bayescale.analysis.compare.compare`.
     score : str
-        Column with the score (e.g. ``elpd`` or an extrapolation log score).
+        Column with the score: ``elpd_loo`` (``method="loo"``, default) or ``lpd`` /
+        ``crps`` (``method="extrapolation"``; ``crps`` with ``higher_is_better=False``).
     error : str or None
-        Column with its standard error (None: no error bars).
+        Column with its standard error (None: no error bars, e.g. for ``lpd``).
     higher_is_better : bool
         Order so the best model is on top.
     style : mapping, optional
@@ -135,7 +136,7 @@ def plot_comparison(
     --------
     >>> import matplotlib, pandas as pd
     >>> matplotlib.use("Agg")
-    >>> t = pd.DataFrame({"elpd": [510.0, 480.0], "se": [9.0, 11.0]},
+    >>> t = pd.DataFrame({"elpd_loo": [510.0, 480.0], "se": [9.0, 11.0]},
     ...                  index=["chinchilla", "kaplan"])
     >>> [t.get_text() for t in plot_comparison(t).get_yticklabels()]
     ['kaplan', 'chinchilla']

@@ -194,10 +194,19 @@ def test_plot_parameter_references(fit, ax):
 
 
 def test_plot_comparison(ax):
-    table = pd.DataFrame({"elpd": [-10.0, 5.0, 1.0], "se": [2.0, 1.0, 3.0]}, index=["k", "c", "d"])
+    table = pd.DataFrame(
+        {"elpd_loo": [-10.0, 5.0, 1.0], "se": [2.0, 1.0, 3.0], "crps": [0.3, 0.1, 0.2]},
+        index=["k", "c", "d"],
+    )
     plots.plot_comparison(table, ax=ax)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["k", "d", "c"]
-    assert ax.get_xlabel() == "elpd (± se)"
+    assert ax.get_xlabel() == "elpd_loo (± se)"
+    xs = ax.lines[0].get_xdata()
+    assert list(xs) == [-10.0, 1.0, 5.0]
+    fig, ax2 = plt.subplots()
+    plots.plot_comparison(table, score="crps", error=None, higher_is_better=False, ax=ax2)
+    assert [t.get_text() for t in ax2.get_yticklabels()] == ["k", "d", "c"]  # best (lowest) on top
+    plt.close(fig)
     with pytest.raises(BayescaleError, match="no column 'loo'"):
         plots.plot_comparison(table, score="loo", ax=ax)
 
