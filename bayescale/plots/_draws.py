@@ -29,6 +29,7 @@ __all__ = [
     "optimal_draws",
     "prior_predictive_draws",
     "reference_allocation",
+    "require_loss_family",
 ]
 
 
@@ -71,6 +72,15 @@ REFERENCE_FITS: dict[str, ReferenceFit] = {
 #: Kaplan et al. 2020, eq. (6.1): N_opt ≈ 1.3e9 · (C_min / PF-day)^0.73 (the exponent is read
 #: from the published-fits table, the coefficient is the paper's).
 KAPLAN_N_COEF = 1.3e9
+
+
+def require_loss_family(fit: Any, what: str) -> None:
+    """Raise a clear error when ``fit`` is not of a ``loss``-family law (e.g. IsoFLOP parabolas)."""
+    law = get_law(fit.spec.law)
+    if law.family != "loss":
+        raise BayescaleError(
+            f"{what} draws loss laws of N and D; {law.name!r} is a {law.family!r}-family model"
+        )
 
 
 def interval(draws: xr.DataArray, ci_prob: float = DEFAULT_CI_PROB) -> xr.Dataset:

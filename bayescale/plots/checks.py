@@ -65,6 +65,7 @@ def plot_ppc(
     >>> ax.get_xlabel()
     'observed loss'
     """
+    _draws.require_loss_family(fit, "plot_ppc")
     law = get_law(fit.spec.law)
     runs = fit.runs
     missing = [c for c in (*law.inputs, "loss") if c not in runs]

@@ -153,6 +153,7 @@ def plot_loss(
     >>> ax.get_xscale(), ax.get_yscale()
     ('log', 'log')
     """
+    _draws.require_loss_family(fit, "plot_loss")
     law = get_law(fit.spec.law)
     ax = get_ax(ax)
     runs = fit.runs
@@ -264,6 +265,7 @@ def plot_isoflop(
     >>> len(ax.lines) >= 2
     True
     """
+    _draws.require_loss_family(fit, "plot_isoflop")
     ax = get_ax(ax)
     runs = fit.runs
     if flops is None:

@@ -10,7 +10,6 @@ import pandas as pd
 
 from bayescale.constants import DEFAULT_CI_PROB
 from bayescale.exceptions import BayescaleError
-from bayescale.plots import _draws
 from bayescale.plots._style import COLORS, REFERENCE_CYCLE, get_ax, merged
 
 __all__ = ["plot_comparison", "plot_parameter"]
@@ -35,7 +34,8 @@ def plot_parameter(
     name : str
         A posterior variable, e.g. ``"alpha"``.
     group : str, optional
-        For a group-level parameter, the group to draw (default: all groups pooled together).
+        For a parameter with an extra dim (a group-level value), the group to draw (default:
+        the draws of every group together).
     references : sequence of str, optional
         Published fits (names in :func:`bayescale.data.published.published_fits`) whose value
         of ``name`` is drawn as a vertical line; default: every published fit of the fit's law.
@@ -72,11 +72,13 @@ def plot_parameter(
         if group not in [str(v) for v in da[extra[0]].values]:
             raise BayescaleError(f"group {group!r} not in {extra[0]!r} of {name!r}")
         da = da.sel({extra[0]: group})
-    values = np.asarray(da.values, dtype=float).ravel()
+    values = np.asarray(da.values, dtype=float).ravel()  # every group (or budget) together
+    if not 0 < ci_prob < 1:
+        raise BayescaleError(f"ci_prob must be between 0 and 1, got {ci_prob}")
     ax = get_ax(ax)
     ax.hist(values, **merged("hist", style))
-    q = _draws.interval(da, ci_prob)
-    lo, med, hi = float(q["lower"]), float(q["median"]), float(q["upper"])
+    tail = (1 - ci_prob) / 2
+    lo, med, hi = (float(v) for v in np.quantile(values, [tail, 0.5, 1 - tail]))
     ax.axvspan(lo, hi, label=f"{ci_prob:.0%} interval", **merged("interval", style))
     ax.axvline(med, label=f"median {med:.4g}", **merged("line", style, color=COLORS[0]))
     from bayescale.data.published import published_fit, published_fits

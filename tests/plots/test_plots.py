@@ -246,3 +246,26 @@ def test_kaplan_fit_allocation_is_numeric(ax):
     med = ax.lines[0].get_ydata()
     assert np.all(np.diff(np.log(med)) > 0)
     plots.plot_loss(fit, x="params", ax=ax)
+
+
+def test_other_model_families_are_refused_clearly(fit, ax):
+    from bayescale.modeling.spec import load_spec
+
+    isoflop = type(fit)(fit.tree, load_spec("isoflop"), fit.runs, fit.info)
+    for draw in (plots.plot_loss, plots.plot_isoflop, plots.plot_ppc):
+        with pytest.raises(BayescaleError, match="'isoflop' is a 'isoflop'-family model"):
+            draw(isoflop, ax=ax)
+
+
+def test_plot_parameter_with_an_extra_dim(ax):
+    fit = fake_fit("chinchilla", draws=100)
+    tree = fit.tree.copy()
+    alpha = fit.posterior["alpha"].expand_dims(family=["a", "b"]).copy()
+    alpha.loc[{"family": "b"}] = alpha.sel(family="b") + 0.1
+    tree["posterior"] = tree["posterior"].to_dataset().assign(alpha=alpha)
+    grouped = type(fit)(tree, fit.spec, fit.runs, fit.info)
+    plots.plot_parameter(grouped, name="alpha", ax=ax)  # every group's draws together
+    plots.plot_parameter(grouped, name="alpha", group="b", ax=ax)
+    assert ax.get_xlabel() == "alpha[b]"
+    with pytest.raises(BayescaleError, match="group 'z'"):
+        plots.plot_parameter(grouped, name="alpha", group="z", ax=ax)
