@@ -205,3 +205,30 @@ def test_report_renders_in_headless_chromium(epoch_report, tmp_path):
     assert gray.std() > 0.05  # not a blank page
     assert (gray < 0.5).mean() > 0.01  # there is dark ink (text, axes)
     assert np.unique((pixels[..., :3] * 255).astype(int).reshape(-1, 3), axis=0).shape[0] > 50
+
+
+def test_pooled_fit_report():
+    from dataclasses import replace
+
+    import pandas as pd
+
+    from bayescale.testing import synthetic_runs
+
+    runs = pd.concat(
+        [
+            synthetic_runs(seed=1, n=20).assign(family="a"),
+            synthetic_runs(seed=2, n=20).assign(family="b"),
+        ],
+        ignore_index=True,
+    )
+    fit = fake_fit("chinchilla", runs=runs, draws=100)
+    alpha = fit.posterior["alpha"].expand_dims(family=["a", "b"]).copy()
+    alpha.loc[{"family": "b"}] = alpha.sel(family="b") * 1.2
+    tree = fit.tree.copy()
+    tree["posterior"] = tree["posterior"].to_dataset().assign(alpha=alpha)
+    fit = type(fit)(tree, fit.spec, runs, replace(fit.info, group="family", groups=("a", "b")))
+    page = render_report(fit, figures=["loss_params", "frontier"], budgets=[1e21, 1e23])
+    assert len(IMG.findall(page)) == 2
+    assert "<th>alpha[a]</th>" in page and "<th>alpha[b]</th>" in page
+    assert page.count("<td>a</td>") == 2 and page.count("<td>b</td>") == 2  # one row per budget
+    assert "family: a, b" in page  # provenance names the pooling
