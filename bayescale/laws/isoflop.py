@@ -10,12 +10,13 @@ the two stages are one model: the vertex of every budget's valley lies on
 (so ``N_opt = G·(C/6)^a`` and, under ``C = 6·N·D``, ``D_opt = (C/6)^b / G`` with ``b = 1 − a``,
 the notation of Hoffmann et al. 2022, eq. 4), and the log loss around it is
 
-    log L = log L*(C) + k(C) · u² · exp(s·u),    u = log N − log N*(C),
+    log L = log L*(C) + k(C) · u² · (1 + s·tanh(u)),    u = log N − log N*(C),
 
 where ``L*(C)`` (``loss_opt``) and ``k(C)`` (``curvature``) belong to each budget and ``s``
-(``skew``) is a shared asymmetry that lets the valley be steeper on one side than on the other
-(with ``s = 0`` the valley is the plain parabola of Approach 2). The added term is never
-negative, so for every ``s`` the bottom of the valley is ``N*(C)`` with loss ``L*(C)``.
+(``skew``, |s| < 1) is a shared asymmetry: far from the vertex the valley's curvature is
+``k·(1 + s)`` on the large-N side and ``k·(1 − s)`` on the small-N side (with ``s = 0`` the valley
+is the plain parabola of Approach 2). For |s| < 1 the added term is never negative, so the
+bottom of the valley is ``N*(C)`` with loss ``L*(C)``, and the valley never turns down.
 
 Parameter names (and posterior variables): ``a``, ``G``, ``curvature``, ``loss_opt``, ``skew``;
 ``b = 1 − a`` is a deterministic of the posterior.
@@ -41,6 +42,14 @@ def _log(x: Any) -> Any:
     return np.log(x)
 
 
+def _tanh(x: Any) -> Any:
+    if hasattr(x, "owner") and hasattr(x, "type"):
+        import pytensor.tensor as pt
+
+        return pt.tanh(x)
+    return np.tanh(x)
+
+
 def _exp(x: Any) -> Any:
     if hasattr(x, "owner") and hasattr(x, "type"):
         import pytensor.tensor as pt
@@ -62,7 +71,7 @@ def isoflop_loss(
 ) -> Any:
     """Loss of a model of ``params`` parameters trained with ``flops`` FLOP, on an IsoFLOP valley.
 
-    ``L = loss_opt · exp(curvature · u² · exp(skew·u))`` with
+    ``L = loss_opt · exp(curvature · u² · (1 + skew·tanh(u)))`` with
     ``u = log(params) − log(G · (flops/6)^a)``.
 
     Works on numpy arrays, xarray objects (broadcast by dimension name) and pytensor tensors.
@@ -80,7 +89,7 @@ def isoflop_loss(
     loss_opt : array-like
         Loss at the bottom of the valley of the budget ``flops``.
     skew : array-like, default 0
-        Asymmetry of the valley (0: a parabola).
+        Asymmetry of the valley, between -1 and 1 (0: a parabola).
     flops_per_param_token : float, default 6
         The ``C = 6·N·D`` convention.
 
@@ -100,7 +109,7 @@ def isoflop_loss(
     """
     log_n_opt = _log(G) + a * _log(flops / flops_per_param_token)
     u = _log(params) - log_n_opt
-    return loss_opt * _exp(curvature * u**2 * _exp(skew * u))
+    return loss_opt * _exp(curvature * u**2 * (1.0 + skew * _tanh(u)))
 
 
 def isoflop_optimal(
@@ -151,7 +160,7 @@ def _register() -> Any:
             inputs=("params", "flops"),
             params=("a", "G", "curvature", "loss_opt", "skew"),
             description=(
-                "IsoFLOP valleys log L = log L*(C) + k(C)·u²·exp(s·u), u = log N − log N*(C), "
+                "IsoFLOP valleys log L = log L*(C) + k(C)·u²·(1 + s·tanh u), u = log N − log N*(C), "
                 "N*(C) = G·(C/6)^a, all budgets jointly (Hoffmann et al. 2022, Approach 2)"
             ),
             params_kind="total",

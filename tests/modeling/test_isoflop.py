@@ -123,8 +123,8 @@ def _check_graph(spec, runs):
             point[name] = rng.normal(size=point[name].shape)
         if name.endswith("_tau_log__"):
             point[name] = np.log(0.2)
-        if name == "skew" or name == "skew_pop":
-            point[name] = np.asarray(0.1)
+        if name in ("skew_interval__", "skew_pop_interval__"):  # a skew of about 0.14
+            point[name] = np.asarray(0.3)
     names = ["a", "b", "G", "skew", "curvature", "loss_opt", "sigma"]
     outs = model.replace_rvs_by_values(
         [*(model[n] for n in names), model.logp(vars=[model["log_loss"]], sum=False)[0]]
@@ -135,6 +135,7 @@ def _check_graph(spec, runs):
     *values, logp = fn(point)
     v = dict(zip(names, values, strict=True))
     np.testing.assert_allclose(v["b"], 1 - v["a"])
+    assert np.all(np.abs(v["skew"]) > 0.05)
     labels = list(model.coords["budget"])
     group = info.group
     if group:

@@ -10,7 +10,7 @@ Model (per budget ``c``, run ``i``; ``x = log N − log N0``, ``N0`` the geometr
 
     n_ref            ~ Normal(mu_G + a·log(C0/6) − log N0, sigma_G)   # log N*(C0) − log N0
     x*_c             = n_ref + a·(log C_c − log C0)
-    log L_i          ~ StudentT(nu, log loss_opt_c + k_c·u_i²·exp(skew·u_i), sigma),
+    log L_i          ~ StudentT(nu, log loss_opt_c + k_c·u_i²·(1 + skew·tanh(u_i)), sigma),
     u_i              = x_i − x*_c
 
 ``G = exp(n_ref + log N0 − a·log(C0/6))`` keeps the spec's LogNormal prior on ``G`` exactly (the
@@ -345,7 +345,7 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         if group is not None:
             pm.Data("group_idx", codes, dims="run")
         u = x - vertex[cell]
-        mu = pt.log(l_opt)[cell] + k[cell] * u**2 * pt.exp(skew_run * u)
+        mu = pt.log(l_opt)[cell] + k[cell] * u**2 * (1.0 + skew_run * pt.tanh(u))
         noise = spec.likelihood.sigma.create("sigma")
         observed = pm.Data(
             "log_loss_observed", np.log(runs["loss"].to_numpy(dtype=float)), dims="run"
