@@ -21,6 +21,7 @@ def plot_parameter(
     name: str,
     group: str | None = None,
     references: Sequence[str] | None = None,
+    log: bool | None = None,
     ci_prob: float = DEFAULT_CI_PROB,
     style: Mapping[str, Mapping[str, Any]] | None = None,
     ax: Any = None,
@@ -39,6 +40,9 @@ def plot_parameter(
     references : sequence of str, optional
         Published fits (names in :func:`bayescale.data.published.published_fits`) whose value
         of ``name`` is drawn as a vertical line; default: every published fit of the fit's law.
+    log : bool, optional
+        Log-scaled horizontal axis (default: for the law's prefactors, such as ``A`` and ``B``,
+        whose posteriors are skewed over orders of magnitude).
     ci_prob : float, default 0.9
         Mass of the shaded equal-tailed interval.
     style : mapping, optional
@@ -75,8 +79,20 @@ def plot_parameter(
     values = np.asarray(da.values, dtype=float).ravel()  # every group (or budget) together
     if not 0 < ci_prob < 1:
         raise BayescaleError(f"ci_prob must be between 0 and 1, got {ci_prob}")
+    if log is None:
+        law = fit.law
+        log = name in law.prefactors or name.removesuffix("_pop") in law.prefactors
+    if log and not np.all(values > 0):
+        raise BayescaleError(f"log=True needs positive draws; {name!r} has some <= 0")
     ax = get_ax(ax)
-    ax.hist(values, **merged("hist", style))
+    hist = merged("hist", style)
+    if log:
+        bins = hist.pop("bins")
+        n_bins = bins if isinstance(bins, int) else 50
+        hist["bins"] = np.geomspace(values.min(), values.max(), n_bins + 1)
+        hist["density"] = False  # equal-width bins in log x: counts are the density of log x
+        ax.set_xscale("log")
+    ax.hist(values, **hist)
     tail = (1 - ci_prob) / 2
     lo, med, hi = (float(v) for v in np.quantile(values, [tail, 0.5, 1 - tail]))
     ax.axvspan(lo, hi, label=f"{ci_prob:.0%} interval", **merged("interval", style))
@@ -98,7 +114,8 @@ def plot_parameter(
     ax.set_xlabel(name if group is None else f"{name}[{group}]")
     ax.set_ylabel("posterior density")
     ax.set_yticks([])
-    ax.legend(fontsize="x-small", frameon=False)
+    # below the panel: published values far from the posterior would otherwise hide it
+    ax.legend(fontsize="x-small", frameon=False, loc="upper left", bbox_to_anchor=(0.0, -0.2))
     return ax
 
 

@@ -67,12 +67,19 @@ def _frontier(fit: Any, ci_prob: float) -> Any:
 
 
 def _parameters(fit: Any, ci_prob: float) -> Any:
+    from matplotlib.figure import Figure
+
     from bayescale.plots import plot_parameter
 
     names = [p for p in fit.law.params if p in fit.posterior]
-    fig, axes = _figure(ncols=len(names), width=3.4, height=3.2)
-    for name, ax in zip(names, axes, strict=True):
+    ncols = min(3, len(names))
+    nrows = -(-len(names) // ncols)
+    fig = Figure(figsize=(4.4 * ncols, 4.0 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for name, ax in zip(names, axes, strict=False):
         plot_parameter(fit, name=name, ci_prob=ci_prob, ax=ax)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
     return fig
 
 

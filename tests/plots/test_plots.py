@@ -189,6 +189,11 @@ def test_plot_parameter_references(fit, ax):
     vlines = [ln.get_xdata()[0] for ln in ax.lines]
     assert 0.33917 in vlines and 0.3478 in vlines and 0.34 in vlines  # Hoffmann, Besiroglu
     assert len(ax.patches) > 10  # histogram bars (+ the interval span)
+    assert ax.get_xscale() == "linear"
+    fig, ax2 = plt.subplots()
+    plots.plot_parameter(fit, name="A", ax=ax2)  # a prefactor: log axis by default
+    assert ax2.get_xscale() == "log"
+    plt.close(fig)
     with pytest.raises(BayescaleError, match="no posterior variable 'gamma'"):
         plots.plot_parameter(fit, name="gamma", ax=ax)
 
