@@ -108,3 +108,14 @@ def test_every_page_is_reachable_from_the_index():
                 todo.append((page.parent / target).resolve())
     orphans = sorted(_rel(p) for p in PAGES if p.resolve() not in seen)
     assert not orphans, f"pages no other page links to: {orphans}"
+
+
+def test_getting_started_has_the_readmes_two_commands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = re.search(r"^```bash\n(.*?)^```", readme, re.M | re.S)
+    assert first, "README.md has no bash block"
+    commands = [ln for ln in first.group(1).splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(commands) == 2
+    page = (DOCS / "getting-started.md").read_text(encoding="utf-8")
+    for command in commands:
+        assert command in page, f"docs/getting-started.md lacks the README's command: {command}"
