@@ -13,7 +13,7 @@ from scipy import integrate, special
 from bayescale.exceptions import ConvergenceWarning, RunTableError
 from bayescale.laws.batch import noise_scale
 from bayescale.modeling.build import build_model
-from bayescale.modeling.families.bcrit import prepare, simulate_noise_runs
+from bayescale.modeling.families.bcrit import KAPPA_MAX, prepare, simulate_noise_runs
 from bayescale.modeling.fit import load_fit
 from bayescale.modeling.model import ScalingModel
 from bayescale.modeling.spec import load_spec
@@ -149,8 +149,8 @@ def test_graph_matches_numpy_law(table, spec):
             "g2_level": np.array([0.1, -0.2, 0.3]),
             "g2_slope": np.array([1.5, 2.0, 2.5]),
             "nu_log__": np.asarray(np.log(8.0)),
-            "kappa_big_log__": np.asarray(np.log(20.0)),
-            "kappa_diff_log__": np.asarray(np.log(15.0)),
+            "dim_big_log__": np.asarray(np.log(30.0)),
+            "dim_diff_log__": np.asarray(np.log(15.0)),
         }
     )
     outputs = [
@@ -169,15 +169,20 @@ def test_graph_matches_numpy_law(table, spec):
         loss / lref
     )
     scale = info.scales["g2"]
+    b_small, b_big = runs["b_small"].to_numpy(), runs["b_big"].to_numpy()
+    # the estimator's Gamma shapes for effective dimensions 30 (g2_big) and 15 (the spread)
+    r = bn / b_big
+    kappa_big = 1 / ((4 * r + 2 * r**2) / (30.0 * (1 + r) ** 2) + 1 / KAPPA_MAX)
+    kappa_diff = (b_big / b_small - 1) * 15.0 / 2
     expected = _numpy_pair_logp(
         runs["g2_big"].to_numpy() / scale,
         (runs["g2_small"] - runs["g2_big"]).to_numpy() / scale,
         log_m,
-        runs["b_small"].to_numpy(),
-        runs["b_big"].to_numpy(),
+        b_small,
+        b_big,
         bn,
-        20.0,
-        15.0,
+        kappa_big,
+        kappa_diff,
         8.0,
     )
     np.testing.assert_allclose(logp, expected, rtol=1e-8)

@@ -119,7 +119,7 @@ def test_steplaw_intervals_overlap_the_bootstrap_ranges():
     runs = bs.load_dataset("steplaw2025")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fit = ScalingModel("optimal_batch").fit(runs, random_seed=1, draws=500, tune=1000)
+        fit = ScalingModel("optimal_batch").fit(runs, random_seed=1)  # the spec's 4 x 1000
     table = fit.summary(ci_prob=0.9)
     boot = bs.load_dataset("steplaw2025_bootstrap")
     ranges = {

@@ -15,9 +15,12 @@ uses both raw statistics rather than the noisy per-step ratio:
 - the estimator's noise: ``g2_big`` and ``g2_small − g2_big`` are independent (for Gaussian
   micro-batch gradients the micro-batch spread is independent of their mean), with
   ``E[g2_big] = |G|² + tr(Σ)/B_big`` and ``E[g2_small − g2_big] = tr(Σ)·(1/B_small − 1/B_big)``.
-  Both are modelled as Gamma with free shapes ``kappa_big`` and ``kappa_diff`` (the spread is
-  exactly a scaled chi-square for isotropic noise; the shapes absorb the effective dimension
-  and any excess scatter).
+  Both are modelled as Gamma with the shapes of the estimator for Gaussian micro-batch noise
+  of effective dimension ``d``: ``(k − 1)·d/2`` for the spread of ``k = b_big/b_small``
+  micro-batches (exact for isotropic noise) and ``d(1 + r)²/(4r + 2r²)`` for the non-central
+  ``g2_big`` with ``r = B_noise/b_big``, so a step is weighted by how noisy its statistics are.
+  The two effective dimensions (``dim_big``, ``dim_diff``) are free, absorbing anisotropy and
+  excess scatter.
 
 Geometry: ``B*`` is sampled as the noise scale at the data's reference loss
 ``L_ref`` (geometric mean of the losses), ``log B_ref = log B* − log(L_ref)/α_B``, which removes
@@ -51,6 +54,8 @@ READS_RAW_TABLE = True
 #: Columns of a gradient-noise table (the runner's ``runs.noise.csv``), besides the loss.
 NOISE_COLUMNS: tuple[str, ...] = ("b_small", "b_big", "g2_small", "g2_big")
 _WHAT = "the bcrit model (gradient-noise statistics)"
+#: Largest Gamma shape of ``g2_big`` (when the gradient noise is negligible at ``b_big``).
+KAPPA_MAX: float = 1.0e4
 
 
 def _loss_column(runs: pd.DataFrame) -> str:
@@ -192,8 +197,9 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
     (pymc.Model, ModelInfo)
         One observed variable ``g2`` on dims ``(run, statistic)`` (``statistic`` is
         ``g2_big`` and ``g2_diff = g2_small − g2_big``; one log-likelihood term per row);
-        posterior ``B_star``, ``alpha_B`` (the law's names), ``log_B_ref``, ``kappa_big``,
-        ``kappa_diff``, ``nu`` and per-run trend ``g2_level``, ``g2_slope`` on dim ``run_id``.
+        posterior ``B_star``, ``alpha_B`` (the law's names), ``log_B_ref``, ``dim_big``,
+        ``dim_diff`` (and the per-row shapes ``kappa_big``, ``kappa_diff``), ``nu`` and the
+        per-run trend ``g2_level``, ``g2_slope`` on dim ``run_id``.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -231,12 +237,25 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         level = pm.Normal("g2_level", 0.0, 3.0, dims="run_id")
         slope = pm.Normal("g2_slope", 0.0, 3.0, dims="run_id")
         nu = pm.LogNormal("nu", np.log(10.0), 1.5)
-        kappa_big = pm.LogNormal("kappa_big", np.log(5.0), 2.0)
-        kappa_diff = pm.LogNormal("kappa_diff", np.log(5.0), 2.0)
+        # effective dimensions of the gradient noise (tr(Σ)²/tr(Σ²) for Gaussian noise), one
+        # per statistic so that excess scatter of either is absorbed
+        dim_big = pm.LogNormal("dim_big", np.log(20.0), 2.0)
+        dim_diff = pm.LogNormal("dim_diff", np.log(20.0), 2.0)
         log_m = level[run_idx] + slope[run_idx] * log_loss
         # E[g2_big] = G2 (1 + Bn/B_big); E[g2_small - g2_big] = G2 Bn (1/B_small - 1/B_big)
-        log_u_big = pt.log1p(pt.exp(log_bn - log_bb))
+        ratio = pt.exp(log_bn - log_bb)  # r = B_noise / B_big
+        log_u_big = pt.log1p(ratio)
         log_u_diff = log_bn - log_bs + pt.log1p(-pt.exp(log_bs - log_bb))
+        # Gamma shapes (mean²/variance) of the estimator: the spread of k micro-batches is a
+        # chi-square with (k - 1)·d/2 shape; |mean gradient|² is non-central, shape
+        # d (1 + r)² / (4 r + 2 r²), capped at KAPPA_MAX when the noise is negligible
+        micro = pt.exp(log_bb - log_bs)
+        kappa_diff = pm.Deterministic("kappa_diff", (micro - 1.0) * dim_diff / 2.0, dims="run")
+        kappa_big = pm.Deterministic(
+            "kappa_big",
+            1.0 / ((4.0 * ratio + 2.0 * ratio**2) / (dim_big * (1.0 + ratio) ** 2) + 1 / KAPPA_MAX),
+            dims="run",
+        )
         pm.CustomDist(
             "g2",
             log_m,
@@ -247,7 +266,7 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
             nu,
             logp=_pair_logp,
             signature="(),(),(),(),(),()->(2)",
-            observed=observed,
+            observed=pm.Data("g2_observed", observed, dims=("run", "statistic")),
             dims=("run", "statistic"),
         )
 

@@ -136,16 +136,20 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         s_rel = pm.Data("step_rel", step / np.exp(log_s0), dims="run")
         bs = pm.Data("batch_size", runs["batch_size"].to_numpy(dtype=float), dims="run")
         l_obs = pm.Data("loss_observed", loss, dims="run")
+        # every data-dependent number is pm.Data: compiled models are reused on new tables
+        ln0 = pm.Data("log_scale_params", log_n0)
+        ls0 = pm.Data("log_scale_step", log_s0)
+        ll0 = pm.Data("log_scale_loss", log_l0)
         alpha_n = spec.priors["alpha_N"].create("alpha_N")
         alpha_s = spec.priors["alpha_S"].create("alpha_S")
         alpha_b = spec.priors["alpha_B"].create("alpha_B")
         # prefactors at reference scales: N_c/N0, S_c/S0, B_crit(L0) (unit-Jacobian shears)
-        log_nc = pm.Normal("log_N_c_ref", mu_n - log_n0, sd_n)
-        log_sc = pm.Normal("log_S_c_ref", mu_s - log_s0, sd_s)
-        log_bref = pm.Normal("log_B_ref", mu_b - log_l0 / alpha_b, sd_b)
-        pm.Deterministic("N_c", pt.exp(log_nc + log_n0))
-        pm.Deterministic("S_c", pt.exp(log_sc + log_s0))
-        pm.Deterministic("B_star", pt.exp(log_bref + log_l0 / alpha_b))
+        log_nc = pm.Normal("log_N_c_ref", mu_n - ln0, sd_n)
+        log_sc = pm.Normal("log_S_c_ref", mu_s - ls0, sd_s)
+        log_bref = pm.Normal("log_B_ref", mu_b - ll0 / alpha_b, sd_b)
+        pm.Deterministic("N_c", pt.exp(log_nc + ln0))
+        pm.Deterministic("S_c", pt.exp(log_sc + ls0))
+        pm.Deterministic("B_star", pt.exp(log_bref + ll0 / alpha_b))
         # the law on scaled inputs: N_c/N = (N_c/N0)/(N/N0); S_min/S0 from S/S0; B* rescaled
         mean = law.loss(
             n_rel,
@@ -156,7 +160,7 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
             S_c=pt.exp(log_sc),
             alpha_N=alpha_n,
             alpha_S=alpha_s,
-            B_star=pt.exp(log_bref + log_l0 / alpha_b),
+            B_star=pt.exp(log_bref + ll0 / alpha_b),
             alpha_B=alpha_b,
         )
         sigma = spec.likelihood.sigma.create("sigma")

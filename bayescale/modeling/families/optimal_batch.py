@@ -225,7 +225,9 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         pm.Deterministic("batch_size_opt", pt.exp(log_b_opt), dims="cell")
         pm.Deterministic("learning_rate_opt", pt.exp(log_e_opt), dims="cell")
 
-        log_l_opt = pm.Normal("log_loss_opt", np.log(cell_min), 0.5, dims="cell")
+        # every data-dependent number is pm.Data: compiled models are reused on new tables
+        best = pm.Data("log_loss_best", np.log(cell_min), dims="cell")
+        log_l_opt = pm.Normal("log_loss_opt", best, 0.5, dims="cell")
         pm.Deterministic("loss_opt", pt.exp(log_l_opt), dims="cell")
 
         # the valley: log-curvatures pooled across cells (non-centred), a shared correlation

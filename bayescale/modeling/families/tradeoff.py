@@ -116,7 +116,9 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         pm.Deterministic("B_star", pt.exp(log_b_ref + log_lref / alpha_b))
         log_bcrit = log_b_ref - log_loss / alpha_b
         pm.Deterministic("B_crit", pt.exp(log_bcrit), dims="target")
-        log_smin = pm.Normal("log_steps_min", np.log(start), 3.0, dims="target")
+        # every data-dependent number is pm.Data: compiled models are reused on new tables
+        fewest = pm.Data("log_steps_fewest", np.log(start), dims="target")
+        log_smin = pm.Normal("log_steps_min", fewest, 3.0, dims="target")
         mu = log_smin[idx] + pt.log1p(pt.exp(log_bcrit[idx] - log_bs))
         sigma = spec.likelihood.sigma.create("sigma")
         observed = pm.Data("log_steps_observed", np.log(runs["steps"].to_numpy(float)), dims="run")
