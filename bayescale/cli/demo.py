@@ -27,8 +27,8 @@ def demo_budgets(max_flops: float) -> list[float]:
 
     Examples
     --------
-    >>> demo_budgets(3.2e12)
-    [1e+13, 1e+14, 1e+15, 1e+16]
+    >>> [f"{c:.0e}" for c in demo_budgets(3.2e12)]
+    ['1e+13', '1e+14', '1e+15', '1e+16']
     """
     import math
 
