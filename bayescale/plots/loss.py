@@ -220,6 +220,7 @@ def plot_isoflop(
     fit: Any,
     *,
     flops: Sequence[float] | None = None,
+    group: str | None = None,
     ci_prob: float = DEFAULT_CI_PROB,
     span: float = 30.0,
     n_points: int = 120,
@@ -239,6 +240,8 @@ def plot_isoflop(
         A fit of a law with ``params`` and ``tokens`` inputs.
     flops : sequence of float, optional
         Budgets (default: four budgets spread over the data's compute range).
+    group : str, optional
+        Pooled fits: the group to draw (default: the first), or ``"<new>"`` for an unseen one.
     ci_prob : float, default 0.9
         Mass of the bands and of the interval of the optimal size.
     span : float, default 30
@@ -277,7 +280,10 @@ def plot_isoflop(
     if budgets.ndim != 1 or budgets.size == 0 or np.any(budgets <= 0):
         raise BayescaleError("flops must be a non-empty list of positive budgets")
     gdim = _group_dim(fit)
-    group = str(fit.posterior[gdim].values[0]) if gdim else None  # one group per panel
+    if gdim is None and group is not None:
+        raise BayescaleError(f"group={group!r} given, but the fit is not pooled")
+    if gdim is not None and group is None:
+        group = str(fit.posterior[gdim].values[0])  # one group per panel
     opt = _draws.optimal_draws(fit, budgets, group=group)
     n_q = _draws.interval(opt["params_opt"], ci_prob)
     l_q = _draws.interval(opt["loss_opt"], ci_prob)

@@ -125,6 +125,12 @@ def test_plot_loss_per_group(ax):
     from dataclasses import replace
 
     fit = type(fit)(tree, fit.spec, runs, replace(fit.info, group="family", groups=("a", "b")))
+    fig, iso = plt.subplots()
+    plots.plot_isoflop(fit, flops=[1e19], group="b", ax=iso)
+    assert "(family = b)" in iso.get_title()
+    with pytest.raises(BayescaleError, match="'z' is not in the fit's 'family'"):
+        plots.plot_isoflop(fit, flops=[1e19], group="z", ax=iso)
+    plt.close(fig)
     plots.plot_loss(fit, x="params", ax=ax)
     assert len(ax.lines) == 2 and len(bands(ax)) == 2  # one curve per group at the median slice
     assert len(scatters(ax)) == 2
