@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--out", default="bayescale-demo", help="output folder (default ./bayescale-demo)"
     )
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    # 24 runs leave E and B weakly identified: 2000 draws per chain keep every ESS above 400
+    # a table this small identifies E weakly: 2000 draws per chain leave a margin over ESS 400
     p.add_argument("--draws", type=int, default=2000, help="draws per chain (default 2000)")
     p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
