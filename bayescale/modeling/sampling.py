@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from typing import Any
@@ -60,9 +61,16 @@ def _compile_pyfunc(model: Any) -> Any:
     from nutpie import compile_pymc as ncp
     from nutpie.compiled_pyfunc import from_pyfunc
 
-    point_fn = pm.initial_point.make_initial_point_fn(
+    unsafe_point_fn = pm.initial_point.make_initial_point_fn(
         model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
     )
+    lock = threading.Lock()
+
+    def point_fn(seed: Any) -> Any:
+        # nutpie initialises its chains from several threads; PyMC's function is not thread-safe
+        with lock:
+            return unsafe_point_fn(seed)
+
     n_dim, _, logp_pt, expand_pt, initial_point_fn, shape_info, reparam = ncp._make_functions(
         model,
         mode="NUMBA",
