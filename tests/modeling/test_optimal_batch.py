@@ -69,28 +69,46 @@ def test_prepare_prefers_smooth_loss(grid, spec):
 
 
 def test_graph_matches_numpy_law(grid, spec):
+    import pytensor
+
     runs = prepare(grid, spec)
     model, info = build_model(spec, runs)
     point = model.initial_point()
-    values = {"b_N": 0.1, "b_D": 0.5, "e_N": -0.6, "e_D": 0.3}
-    point.update({k: np.asarray(v) for k, v in values.items()})
-    point["log_B_ref"] = np.asarray(13.0)
-    point["log_eta_ref"] = np.asarray(-6.5)
+    for i, name in enumerate(("b_N", "b_D", "e_N", "e_D", "log_B_ref", "log_eta_ref")):
+        point[f"{name}_offset"] = np.asarray(0.05 * (i + 1))
     point["z_B"] = np.linspace(-1, 1, len(model.coords["cell"]))
-    outs = model.replace_rvs_by_values(
-        [model[v] for v in ("B_0", "eta_0", "batch_size_opt", "learning_rate_opt", "tau_B")]
-    )
-    import pytensor
-
+    names = ("b_N", "b_D", "e_N", "e_D", "B_0", "eta_0", "batch_size_opt", "learning_rate_opt")
+    outs = model.replace_rvs_by_values([model[v] for v in (*names, "tau_B")])
     fn = pytensor.function(model.value_vars, outs, on_unused_input="ignore")
-    b0, eta0, b_opt, e_opt, tau_b = fn(*(point[v.name] for v in model.value_vars))
+    got = dict(zip((*names, "tau_B"), fn(*(point[v.name] for v in model.value_vars)), strict=True))
     first = runs.groupby("cell", sort=True).first()
     law = optimal_hyperparameters(
-        first["params"].to_numpy(), first["tokens"].to_numpy(), B_0=b0, eta_0=eta0, **values
+        first["params"].to_numpy(),
+        first["tokens"].to_numpy(),
+        **{k: got[k] for k in ("B_0", "b_N", "b_D", "eta_0", "e_N", "e_D")},
     )
-    np.testing.assert_allclose(b_opt, law["batch_size_opt"] * np.exp(tau_b * point["z_B"]))
-    np.testing.assert_allclose(e_opt, law["learning_rate_opt"])
+    deviation = np.exp(got["tau_B"] * point["z_B"])
+    np.testing.assert_allclose(got["batch_size_opt"], law["batch_size_opt"] * deviation)
+    np.testing.assert_allclose(got["learning_rate_opt"], law["learning_rate_opt"])
     assert len(info.run_ids) == len(runs)
+
+
+def test_shifted_parameters_keep_the_spec_prior(grid, spec):
+    """start + offset with a potential: the prior density on the parameter is the spec's."""
+    import pytensor
+    from scipy import stats
+
+    model, _ = build_model(spec, prepare(grid, spec))
+    offset = model["e_N_offset"]
+    value = model.rvs_to_values[offset]
+    (potential,) = model.replace_rvs_by_values([model["e_N_prior"]])
+    total = model.logp(vars=[offset], jacobian=False) + potential
+    fn = pytensor.function([value], total, on_unused_input="ignore")
+    start = float(model["e_N_start"].get_value())
+    prior = spec.priors["e_N"].kwargs
+    for x in (-0.3, 0.0, 0.4):
+        expected = stats.norm(prior["mu"], prior["sigma"]).logpdf(start + x)
+        assert float(fn(np.asarray(x))) == pytest.approx(expected)
 
 
 def test_grid_minimum_regression_is_quantised(grid):
