@@ -25,6 +25,12 @@ Prefactors are sampled at the cells' reference scale (geometric-mean N and D) wi
 LogNormal prior on ``B_0`` and ``eta_0`` kept exactly. Observation noise: Student-t (or Normal)
 on log loss with the spec's likelihood.
 
+Every chain starts at the naive grid-minimum estimate of the laws (:func:`grid_minimum_regression`
+on the prepared runs): the exponents and reference-scale prefactors are sampled as
+``start + offset`` with a potential that restores the spec's prior on the parameter exactly, so
+the posterior is unchanged while chains no longer settle in the poor local modes of the surface
+(a flat valley, or optima drifting off a cell's grid) that chains started at the prior means found.
+
 Only runs near each cell's optimum are modelled: runs flagged ``outlier`` (Step Law: final loss
 > 5, diverged) are dropped and, in each cell, runs whose loss exceeds the cell's lowest loss by
 more than :data:`WINDOW` (relative) are left out, because far from the optimum no low-order
