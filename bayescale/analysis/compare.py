@@ -98,9 +98,10 @@ def loo_table(
     Returns
     -------
     pandas.DataFrame
-        Indexed by model: ``rank``, ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff`` (to the
-        best), ``dse``, ``weight`` (stacking), ``n_runs``, ``pareto_k_max`` and
-        ``pareto_k_bad`` (how many runs have k > 0.7).
+        Indexed by model, best first: ``rank``, ``elpd_loo``, ``se``, ``p_loo``,
+        ``elpd_diff`` (ArviZ 1.x convention: this model's elpd minus the best one's, <= 0),
+        ``dse``, ``weight`` (stacking), ``n_runs``, ``pareto_k_max`` and ``pareto_k_bad``
+        (how many runs have k > 0.7).
 
     Warns
     -----
@@ -141,7 +142,7 @@ def loo_table(
     if len(named) > 1:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cmp = azs.compare(loos)
+            cmp = azs.compare(loos, round_to=None)
         for col in ("rank", "elpd_diff", "dse", "weight"):
             table[col] = cmp[col].reindex(table.index).astype(float)
     else:

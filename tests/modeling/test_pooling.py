@@ -19,6 +19,8 @@ from bayescale.modeling.spec import load_spec
 GROUPS = ("g0", "g1", "g2")
 #: Population values the simulations draw group values around.
 POP = {"E": 1.8, "A": 480.0, "B": 2000.0, "alpha": 0.34, "beta": 0.30}
+#: The parameters that vary by group (the default pooling of the Chinchilla spec).
+POOLED = ("E", "alpha", "beta")
 
 
 def grouped_runs(
@@ -31,17 +33,20 @@ def grouped_runs(
 ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     """Runs from a hierarchical Chinchilla law; returns the table and each group's true values.
 
-    Group values are ``POP[p]·exp(spread·z)``, with the prefactors varying at the reference
-    scales ``N0``, ``D0`` (the centres of the size grid), as the model pools them:
-    ``A_g = A_ref_g·N0^α_g`` with ``A_ref_g = (POP["A"]/N0^POP["alpha"])·exp(spread·z)``.
-    The loss gets log-normal noise.
+    ``E``, ``alpha`` and ``beta`` (the default pooled parameters) are ``POP[p]·exp(spread·z)``
+    per group; the prefactors are shared at the reference scales ``N0``, ``D0`` (the centres of
+    the size grid), as the model shares them: ``A_g = A_ref·N0^α_g`` with
+    ``A_ref = POP["A"]/N0^POP["alpha"]``. The loss gets log-normal noise.
     """
     rng = np.random.default_rng(seed)
     law = get_law("chinchilla")
     n0, d0 = 10**8.75, 10**10.25
     frames, truth = [], {}
     for g in groups:
-        values = {p: v * float(np.exp(spread * rng.standard_normal())) for p, v in POP.items()}
+        values = {
+            p: v * float(np.exp(spread * rng.standard_normal())) if p in POOLED else v
+            for p, v in POP.items()
+        }
         values["A"] *= n0 ** (values["alpha"] - POP["alpha"])
         values["B"] *= d0 ** (values["beta"] - POP["beta"])
         truth[g] = values
@@ -192,7 +197,7 @@ def test_group_exponent_intervals_cover_the_truth():
         runs, truth = grouped_runs(100 + seed, n_per_group=40)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            fit = ScalingModel("chinchilla", group="family", pooled=tuple(POP)).fit(
+            fit = ScalingModel("chinchilla", group="family").fit(
                 runs, draws=500, tune=500, chains=2, random_seed=seed
             )
         q = fit.posterior[["alpha", "beta"]].quantile([0.05, 0.95], dim=("chain", "draw"))
