@@ -138,6 +138,7 @@ class Fit:
             random_seed=random_seed,
             progressbar=progressbar,
             cores=cores or spec.sampler.get("cores"),
+            adaptation=str(spec.sampler.get("adaptation", "auto")),
         )
         posterior = _container.get_group(raw, "posterior")
         stats = _container.get_group(raw, "sample_stats")

@@ -2,7 +2,9 @@
 
 The default sampler was chosen by ``benchmarks/fit_speed.py``: nutpie with its low-rank mass
 matrix adaptation handles the remaining correlation between E, the prefactors and the exponents
-(ESS ≈ 3,500–4,200 of 4,000 draws on Epoch's Chinchilla table).
+(ESS ≈ 3,500–4,200 of 4,000 draws on Epoch's Chinchilla table). ``adaptation="auto"`` uses it up
+to :data:`LOW_RANK_MAX_DIM` unconstrained dimensions and nutpie's diagonal adaptation above
+(hierarchical and grid models with many parameters, where low-rank adaptation is far slower).
 
 Compilation is the cold-start cost. nutpie's own ``compile_pymc_model`` wraps PyTensor's numba
 kernel in two numba C callbacks that close over run-time objects, so numba cannot cache them and
@@ -12,8 +14,9 @@ backend): PyTensor caches that kernel on disk, so a fresh process only loads it.
 little per-call overhead in sampling. If nutpie's internals this relies on change, bayescale falls
 back to ``nutpie.compile_pymc_model``.
 
-Compiled models are also cached in-process by model structure, so a second fit of the same spec
-on a table of the same shape skips compilation (data are swapped in with ``with_data``).
+Compiled models are also cached in-process by model structure (spec, data shapes and a hash of
+every constant in the graph), so a second fit of the same spec on a table of the same shape skips
+compilation (data are swapped in with ``with_data``).
 """
 
 from __future__ import annotations
@@ -131,8 +134,48 @@ def compile_nutpie(model: Any) -> Any:
         return nutpie.compile_pymc_model(model)
 
 
+def _constants_digest(model: Any) -> str:
+    """Hash of every constant in the model's log-density and deterministic graphs.
+
+    Families may write data-dependent numbers into the graph as constants rather than as
+    ``pm.Data``; two such models then differ although their shapes agree, and must not share a
+    compiled kernel.
+    """
+    import hashlib
+
+    from pytensor.graph.basic import Constant
+
+    try:
+        from pytensor.graph.traversal import ancestors
+    except ImportError:  # pytensor < 3.3
+        from pytensor.graph.basic import ancestors  # type: ignore[no-redef]
+
+    h = hashlib.sha256()
+    for var in ancestors([model.logp(), *model.deterministics]):
+        if isinstance(var, Constant):
+            h.update(str(var.type).encode())
+            h.update(np.asarray(var.data).tobytes())
+    return h.hexdigest()
+
+
+#: Largest number of unconstrained dimensions for which ``adaptation="auto"`` picks nutpie's
+#: low-rank mass matrix (it removes the prefactor/exponent correlations of the small law models;
+#: for models with many group-level parameters the diagonal one is much faster).
+LOW_RANK_MAX_DIM = 32
+
+
 def _shared_values(model: Any) -> dict[str, np.ndarray]:
     return {v.name: v.get_value() for v in model.data_vars}
+
+
+def _adaptation(name: str, n_dim: int) -> str:
+    from bayescale.exceptions import SpecError
+
+    if name == "auto":
+        return "low_rank" if n_dim <= LOW_RANK_MAX_DIM else "diag"
+    if name not in {"diag", "low_rank"}:
+        raise SpecError(f"unknown adaptation {name!r} (use 'auto', 'diag' or 'low_rank')")
+    return name
 
 
 def run_nuts(
@@ -147,6 +190,7 @@ def run_nuts(
     random_seed: int | None,
     progressbar: bool,
     cores: int | None = None,
+    adaptation: str = "auto",
 ) -> Any:
     """Sample ``model`` and return the results tree (posterior + sample_stats)."""
     sampler = resolve_sampler(sampler)
@@ -154,7 +198,8 @@ def run_nuts(
     if sampler == "nutpie":
         import nutpie
 
-        key = (*cache_key, tuple(sorted((k, v.shape) for k, v in _shared_values(model).items())))
+        shapes = tuple(sorted((k, v.shape) for k, v in _shared_values(model).items()))
+        key = (*cache_key, shapes, _constants_digest(model))
         compiled = _COMPILED.get(key)
         if compiled is None:
             compiled = compile_nutpie(model)
@@ -173,7 +218,7 @@ def run_nuts(
             cores=cores,
             seed=seed,
             target_accept=target_accept,
-            adaptation="low_rank",
+            adaptation=_adaptation(adaptation, compiled.n_dim),
             progress_bar=progressbar,
             save_warmup=False,
         )

@@ -160,6 +160,9 @@ DEFAULT_SAMPLER: dict[str, Any] = {
     "chains": 4,
     "target_accept": 0.9,
     "sampler": "auto",
+    # nutpie's mass-matrix adaptation: "auto" (low-rank for small models, else diagonal),
+    # "low_rank" or "diag"
+    "adaptation": "auto",
 }
 
 
