@@ -75,7 +75,9 @@ def main() -> int:
         "r_hat_max_all_reported": round(diag["r_hat_max"], 4),
         "ess_bulk_min": round(float(table["ess_bulk"].min()), 0),
         "divergences": diag["divergences"],
-        "convergence_warnings": [str(w.message) for w in caught],
+        "convergence_warnings": [
+            str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)
+        ],
         "cpu_count": os.cpu_count(),
         "load_avg_1min": round(os.getloadavg()[0], 2),
         "per_config": per_config,

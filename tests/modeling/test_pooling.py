@@ -207,4 +207,5 @@ def test_group_exponent_intervals_cover_the_truth():
                 hits += lo <= truth[g][p] <= hi
                 total += 1
     assert total == 240
+    print(f"coverage of the 90% intervals of the group exponents: {hits}/{total}")
     assert hits / total >= 0.85, f"coverage {hits}/{total}"
