@@ -142,9 +142,16 @@ def loo_table(
     if len(named) > 1:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cmp = azs.compare(loos, round_to=None)
-        for col in ("rank", "elpd_diff", "dse", "weight"):
-            table[col] = cmp[col].reindex(table.index).astype(float)
+            cmp = azs.compare(loos)
+        table["weight"] = cmp["weight"].reindex(table.index).astype(float)
+        # differences to the best model from the pointwise values (ArviZ rounds its table)
+        best = str(table["elpd_loo"].idxmax())
+        best_i = np.asarray(loos[best].elpd_i).ravel()
+        for name in table.index:
+            diff_i = np.asarray(loos[name].elpd_i).ravel() - best_i
+            table.loc[name, "elpd_diff"] = float(diff_i.sum())
+            table.loc[name, "dse"] = float(np.sqrt(len(diff_i) * np.var(diff_i)))
+        table["rank"] = table["elpd_loo"].rank(ascending=False, method="first") - 1
     else:
         table["rank"], table["elpd_diff"], table["dse"], table["weight"] = 0.0, 0.0, 0.0, 1.0
     table["rank"] = table["rank"].astype(int)
