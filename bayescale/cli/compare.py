@@ -18,7 +18,7 @@ import warnings
 from bayescale.cli._common import add_quiet, say, write_csv
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand."""
     p = sub.add_parser(
         "compare",

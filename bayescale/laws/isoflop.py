@@ -160,7 +160,8 @@ def _register() -> Any:
             inputs=("params", "flops"),
             params=("a", "G", "curvature", "loss_opt", "skew"),
             description=(
-                "IsoFLOP valleys log L = log L*(C) + k(C)·u²·(1 + s·tanh u), u = log N − log N*(C), "
+                "IsoFLOP valleys log L = log L*(C) + k(C)·u²·(1 + s·tanh u), "
+                "u = log N − log N*(C), "
                 "N*(C) = G·(C/6)^a, all budgets jointly (Hoffmann et al. 2022, Approach 2)"
             ),
             params_kind="total",
