@@ -16,18 +16,24 @@ Run: BAYESCALE_DATA=../shared/datasets python benchmarks/fit_speed.py [--bootstr
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import subprocess
-import sys
-import tempfile
-import time
-import warnings
 
-import numpy as np
-from scipy.optimize import minimize
-from scipy.special import logsumexp, softmax
+# One BLAS thread: the problems are 5-dimensional, and OpenBLAS's spinning threads made the
+# baseline's wall time swing between 10 s and 117 s on this shared 2-core machine.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+from scipy.optimize import minimize  # noqa: E402
+from scipy.special import logsumexp, softmax  # noqa: E402
 
 DELTA = 1e-3
 
@@ -157,6 +163,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--starts", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument(
+        "--only", choices=["baseline"], help="run only the baseline (for whole-process timing)"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     import bayescale as bs
@@ -164,6 +173,9 @@ def main() -> None:
     runs = bs.load_dataset("epoch_chinchilla")
     runs = runs.loc[~runs["outlier"]]
     base = baseline(runs, args.starts, args.bootstrap)
+    if args.only == "baseline":
+        print(f"baseline: {base['wall_s']:.1f} s")
+        return
     print(
         f"baseline (L-BFGS-B, {args.starts} starts + {args.bootstrap} bootstraps): "
         f"{base['wall_s']:.1f} s"
