@@ -23,8 +23,6 @@ CODE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 SETUP = re.compile(r"<!--\s*docs-setup\n(.*?)-->", re.S)
 #: Pages whose code does not run on its own yet, with the reason (strict: remove when fixed).
 NOT_SELF_CONTAINED = {
-    "batch-size.md": "its blocks use `curves_fit` without defining it; "
-    "a <!-- docs-setup --> comment can define it",
 }
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 #: Pages other engineers are writing: linked from the index before they exist.
