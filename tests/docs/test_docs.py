@@ -22,8 +22,7 @@ CODE = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
 #: holding Python that runs before the page's first block (e.g. a small fit the page discusses).
 SETUP = re.compile(r"<!--\s*docs-setup\n(.*?)-->", re.S)
 #: Pages whose code does not run on its own yet, with the reason (strict: remove when fixed).
-NOT_SELF_CONTAINED = {
-}
+NOT_SELF_CONTAINED: dict[str, str] = {}
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 #: Pages other engineers are writing: linked from the index before they exist.
 PENDING = {"isoflop-and-comparison.md", "batch-size.md"}
