@@ -168,17 +168,7 @@ def build_model(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         observed = pm.Data(
             "log_loss_observed", np.log(runs["loss"].to_numpy(dtype=float)), dims="run"
         )
-        if spec.likelihood.dist == "StudentT":
-            pm.StudentT(
-                "log_loss",
-                nu=spec.likelihood.nu,
-                mu=log_mu,
-                sigma=noise,
-                observed=observed,
-                dims="run",
-            )
-        else:
-            pm.Normal("log_loss", mu=log_mu, sigma=noise, observed=observed, dims="run")
+        spec.likelihood.observe("log_loss", mu=log_mu, sigma=noise, observed=observed)
 
     info = ModelInfo(
         law=law.name,

@@ -115,6 +115,14 @@ class Likelihood:
         if not self.nu > 0:
             raise SpecError("likelihood nu must be positive")
 
+    def observe(self, name: str, *, mu: Any, sigma: Any, observed: Any, dims: str = "run") -> Any:
+        """Create the observed variable ``name`` (on log scale) in the current model context."""
+        import pymc as pm
+
+        if self.dist == "StudentT":
+            return pm.StudentT(name, nu=self.nu, mu=mu, sigma=sigma, observed=observed, dims=dims)
+        return pm.Normal(name, mu=mu, sigma=sigma, observed=observed, dims=dims)
+
     def to_dict(self) -> dict[str, Any]:
         """Serialise for spec files."""
         return {"dist": self.dist, "nu": self.nu, "sigma": self.sigma.to_dict()}

@@ -165,17 +165,7 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         )
         sigma = spec.likelihood.sigma.create("sigma")
         observed = pm.Data("log_loss_observed", np.log(loss), dims="run")
-        if spec.likelihood.dist == "StudentT":
-            pm.StudentT(
-                "log_loss",
-                nu=spec.likelihood.nu,
-                mu=pt.log(mean),
-                sigma=sigma,
-                observed=observed,
-                dims="run",
-            )
-        else:
-            pm.Normal("log_loss", mu=pt.log(mean), sigma=sigma, observed=observed, dims="run")
+        spec.likelihood.observe("log_loss", mu=pt.log(mean), sigma=sigma, observed=observed)
     info = ModelInfo(
         law=law.name,
         scales={"params": float(np.exp(log_n0)), "step": float(np.exp(log_s0))},

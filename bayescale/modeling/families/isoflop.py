@@ -354,12 +354,7 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         observed = pm.Data(
             "log_loss_observed", np.log(runs["loss"].to_numpy(dtype=float)), dims="run"
         )
-        if spec.likelihood.dist == "StudentT":
-            pm.StudentT(
-                "log_loss", nu=spec.likelihood.nu, mu=mu, sigma=noise, observed=observed, dims="run"
-            )
-        else:
-            pm.Normal("log_loss", mu=mu, sigma=noise, observed=observed, dims="run")
+        spec.likelihood.observe("log_loss", mu=mu, sigma=noise, observed=observed)
 
     scales = {"params": float(np.exp(log_n0)), "flops": float(np.exp(log_c0))}
     info = ModelInfo(

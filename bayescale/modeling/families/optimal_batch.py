@@ -274,12 +274,7 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         mu = log_l_opt[idx] + q
         sigma = spec.likelihood.sigma.create("sigma")
         observed = pm.Data("log_loss_observed", np.log(runs["loss"].to_numpy(float)), dims="run")
-        if spec.likelihood.dist == "StudentT":
-            pm.StudentT(
-                "log_loss", nu=spec.likelihood.nu, mu=mu, sigma=sigma, observed=observed, dims="run"
-            )
-        else:
-            pm.Normal("log_loss", mu=mu, sigma=sigma, observed=observed, dims="run")
+        spec.likelihood.observe("log_loss", mu=mu, sigma=sigma, observed=observed)
 
     info = ModelInfo(
         law=law.name,

@@ -122,17 +122,7 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         mu = log_smin[idx] + pt.log1p(pt.exp(log_bcrit[idx] - log_bs))
         sigma = spec.likelihood.sigma.create("sigma")
         observed = pm.Data("log_steps_observed", np.log(runs["steps"].to_numpy(float)), dims="run")
-        if spec.likelihood.dist == "StudentT":
-            pm.StudentT(
-                "log_steps",
-                nu=spec.likelihood.nu,
-                mu=mu,
-                sigma=sigma,
-                observed=observed,
-                dims="run",
-            )
-        else:
-            pm.Normal("log_steps", mu=mu, sigma=sigma, observed=observed, dims="run")
+        spec.likelihood.observe("log_steps", mu=mu, sigma=sigma, observed=observed)
     info = ModelInfo(
         law=law.name,
         scales={"loss": float(np.exp(log_l_ref))},
