@@ -2,10 +2,11 @@
 
 Fits ``models/isoflop_hierarchical.toml`` (a, G and skew partially pooled over ``config``; each
 (config, budget) cell with its own curvature and vertex loss) to the whole table in this process,
-with the spec's sampler settings (4 chains x 1000 draws after 1000 tuning steps, nutpie) unless
-overridden, and reports wall time (model build + compilation + sampling + log-likelihood), the
-worst R-hat and smallest bulk ESS over a, b, G, skew and their population values, divergences,
-and each configuration's a next to the authors' published value.
+with the spec's sampler settings (4 chains x 1000 draws after 500 tuning steps, nutpie, chains
+started from the data) unless overridden, and reports wall time (model build + compilation +
+sampling + log-likelihood), the worst R-hat and smallest bulk ESS over a, b, G, skew and their
+population values and over every sampled variable (``r_hat_max_all_reported``), divergences, and
+each configuration's a next to the authors' published value.
 
 Target (issue 5): R-hat <= 1.01 within 120 s on the project's 2-core machine.
 
@@ -88,7 +89,7 @@ def main() -> int:
             f"{r['config']:42s} a = {r['a_median']:.3f} [{r['a_lower']:.3f}, {r['a_upper']:.3f}]"
             f"  published {r['published_a']:.3f}  diff {r['diff']:+.3f}"
         )
-    ok = report["r_hat_max"] <= 1.01 and wall <= 120
+    ok = max(report["r_hat_max"], report["r_hat_max_all_reported"]) <= 1.01 and wall <= 120
     print(f"target (R-hat <= 1.01 within 120 s): {'met' if ok else 'NOT met'}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -80,6 +80,23 @@ def _observed(model: Any) -> xr.Dataset:
     return xr.Dataset(data, coords=coords)
 
 
+def _family_initial_values(
+    spec: ModelSpec, runs: pd.DataFrame, model: Any
+) -> dict[str, np.ndarray] | None:
+    """Data-based starting values from the law's model family, when it offers them."""
+    from bayescale.modeling.build import family_module
+
+    family = get_law(spec.law).family
+    if family == "loss":
+        return None
+    hook = getattr(family_module(family), "initial_values", None)
+    if hook is None:
+        return None
+    values: dict[str, np.ndarray] = hook(spec, runs)
+    names = {v.name for v in model.free_RVs}
+    return {k: v for k, v in values.items() if k in names}
+
+
 class Fit:
     """A fitted scaling-law model.
 
@@ -126,6 +143,7 @@ class Fit:
         from bayescale.modeling.sampling import resolve_sampler, run_nuts
 
         model, info = build_model(spec, runs)
+        initvals = _family_initial_values(spec, runs, model)
         sampler = resolve_sampler(str(spec.sampler["sampler"]))
         raw = run_nuts(
             model,
@@ -139,6 +157,7 @@ class Fit:
             progressbar=progressbar,
             cores=cores or spec.sampler.get("cores"),
             adaptation=str(spec.sampler.get("adaptation", "auto")),
+            initvals=initvals,
         )
         posterior = _container.get_group(raw, "posterior")
         stats = _container.get_group(raw, "sample_stats")

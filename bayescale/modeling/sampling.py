@@ -26,6 +26,7 @@ import os
 import threading
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -58,21 +59,56 @@ def resolve_sampler(name: str) -> str:
     return name
 
 
-def _compile_pyfunc(model: Any) -> Any:
-    """Build a nutpie model whose log density is PyTensor's (disk-cached) numba function."""
-    import pymc as pm
-    from nutpie import compile_pymc as ncp
-    from nutpie.compiled_pyfunc import from_pyfunc
+#: Half-width of the uniform jitter (on the unconstrained scale) around data-based initial values;
+#: PyMC's default jitter of ±1 around its support points would throw a chain far from them.
+INIT_JITTER = 0.1
 
-    unsafe_point_fn = pm.initial_point.make_initial_point_fn(
-        model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
-    )
+
+def initial_point_function(
+    model: Any, initvals: Mapping[str, Any] | None = None
+) -> Callable[[Any], dict[str, np.ndarray]]:
+    """A thread-safe function ``seed -> {transformed name: value}`` giving each chain's start.
+
+    Without ``initvals`` this is PyMC's default (support points jittered by ±1 on the
+    unconstrained scale). With ``initvals`` (constrained values of free variables, by name, e.g.
+    from a family's ``initial_values``) the chains start at those values, each jittered by
+    ±:data:`INIT_JITTER` on the unconstrained scale with its own seed.
+    """
+    import pymc as pm
+
+    if initvals:
+        base = pm.initial_point.make_initial_point_fn(
+            model=model, overrides=dict(initvals), jitter_rvs=set(), return_transformed=True
+        )
+
+        def unsafe_point_fn(seed: Any) -> dict[str, np.ndarray]:
+            rng = np.random.default_rng(seed)
+            point = base(seed)
+            return {
+                k: np.asarray(v + rng.uniform(-INIT_JITTER, INIT_JITTER, np.shape(v)), v.dtype)
+                for k, v in point.items()
+            }
+
+    else:
+        unsafe_point_fn = pm.initial_point.make_initial_point_fn(
+            model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
+        )
     lock = threading.Lock()
 
-    def point_fn(seed: Any) -> Any:
+    def point_fn(seed: Any) -> dict[str, np.ndarray]:
         # nutpie initialises its chains from several threads; PyMC's function is not thread-safe
         with lock:
             return unsafe_point_fn(seed)
+
+    return point_fn
+
+
+def _compile_pyfunc(model: Any, initvals: Mapping[str, Any] | None = None) -> Any:
+    """Build a nutpie model whose log density is PyTensor's (disk-cached) numba function."""
+    from nutpie import compile_pymc as ncp
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    point_fn = initial_point_function(model, initvals)
 
     n_dim, _, logp_pt, expand_pt, initial_point_fn, shape_info, reparam = ncp._make_functions(
         model,
@@ -124,14 +160,26 @@ def _compile_pyfunc(model: Any) -> Any:
     )
 
 
-def compile_nutpie(model: Any) -> Any:
+def compile_nutpie(model: Any, initvals: Mapping[str, Any] | None = None) -> Any:
     """Compile ``model`` for nutpie (disk-cacheable path first, nutpie's own as fallback)."""
     try:
-        return _compile_pyfunc(model)
+        return _compile_pyfunc(model, initvals)
     except (ImportError, AttributeError, TypeError, ValueError):  # nutpie internals moved
         import nutpie
 
-        return nutpie.compile_pymc_model(model)
+        if not initvals:
+            return nutpie.compile_pymc_model(model)
+        return nutpie.compile_pymc_model(model, initial_points=dict(initvals))
+
+
+def _initvals_digest(initvals: Mapping[str, Any] | None) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(initvals or {}):
+        h.update(name.encode())
+        h.update(np.asarray(initvals[name], dtype="float64").tobytes())  # type: ignore[index]
+    return h.hexdigest()
 
 
 def _constants_digest(model: Any) -> str:
@@ -191,18 +239,23 @@ def run_nuts(
     progressbar: bool,
     cores: int | None = None,
     adaptation: str = "auto",
+    initvals: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Sample ``model`` and return the results tree (posterior + sample_stats)."""
+    """Sample ``model`` and return the results tree (posterior + sample_stats).
+
+    ``initvals`` (constrained values by free-variable name) start the chains near them (see
+    :func:`initial_point_function`); None keeps PyMC's default starts.
+    """
     sampler = resolve_sampler(sampler)
     cores = cores or min(chains, os.cpu_count() or 1)
     if sampler == "nutpie":
         import nutpie
 
         shapes = tuple(sorted((k, v.shape) for k, v in _shared_values(model).items()))
-        key = (*cache_key, shapes, _constants_digest(model))
+        key = (*cache_key, shapes, _constants_digest(model), _initvals_digest(initvals))
         compiled = _COMPILED.get(key)
         if compiled is None:
-            compiled = compile_nutpie(model)
+            compiled = compile_nutpie(model, initvals)
             _COMPILED[key] = compiled
             while len(_COMPILED) > _CACHE_SIZE:
                 _COMPILED.popitem(last=False)
@@ -238,4 +291,5 @@ def run_nuts(
             progressbar=progressbar,
             nuts={"target_accept": target_accept},
             compute_convergence_checks=False,
+            **({"initvals": dict(initvals), "init": "adapt_diag"} if initvals else {}),
         )

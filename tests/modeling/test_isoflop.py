@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -21,6 +22,7 @@ from bayescale.modeling.families.isoflop import (
     allocate,
     assign_budgets,
     budget_coords,
+    initial_values,
     prepare,
 )
 from bayescale.modeling.model import ScalingModel
@@ -177,6 +179,47 @@ def test_pooled_graph_equals_law():
     )
     v = _check_graph(load_spec("isoflop_hierarchical"), runs)
     assert np.ptp(v["a"]) > 0 and np.ptp(v["G"]) > 0
+
+
+def test_hierarchical_curvature_follows_a_trend_per_group():
+    runs = pd.concat([isoflop_runs(0, group="x"), isoflop_runs(1, group="y")], ignore_index=True)
+    spec = load_spec("isoflop_hierarchical")
+    model, info = build_model(spec, prepare(runs, spec))
+    assert "curvature" in info.pooled
+    assert model.named_vars_to_dims["curvature_ref"] == ("config",)
+    assert model.named_vars_to_dims["curvature"] == ("budget",)
+    assert "curvature" not in {v.name for v in model.free_RVs}
+    with pytest.raises(RunTableError, match="can vary by group"):
+        bad = dataclasses.replace(
+            spec, pooling=dataclasses.replace(spec.pooling, params=("a", "loss_opt"))
+        )
+        build_model(bad, prepare(runs, bad))
+
+
+def test_initial_values_read_the_valleys_off_the_data():
+    runs = pd.concat(
+        [isoflop_runs(0, group="x"), isoflop_runs(1, a=0.7, G=0.001, group="y")],
+        ignore_index=True,
+    )
+    spec = load_spec("isoflop_hierarchical")
+    prepared = prepare(runs, spec)
+    start = initial_values(spec, prepared)
+    model, _ = build_model(spec, prepared)
+    free = {v.name for v in model.free_RVs}
+    assert free <= set(start)
+    np.testing.assert_allclose(np.exp(start["a_log"]), [0.55, 0.7], atol=0.05)
+    assert np.all(np.isfinite(start["curvature_log"]))
+    assert np.all(start["loss_opt"] > 0) and np.all(start["sigma"] > 0)
+    # the data-based start is far more probable than PyMC's prior support point
+    logp = model.compile_logp()
+    default = model.initial_point()
+    from pymc.initial_point import make_initial_point_fn
+
+    data_point = make_initial_point_fn(
+        model=model, overrides={k: start[k] for k in free}, return_transformed=True
+    )(0)
+    assert np.isfinite(logp(data_point))
+    assert logp(data_point) > logp(default) + 100
 
 
 def test_every_data_container_reaches_the_likelihood():

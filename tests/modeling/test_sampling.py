@@ -36,3 +36,38 @@ def test_sampler_names():
     assert resolve_sampler("auto") in {"nutpie", "pymc"}
     with pytest.raises(SpecError, match="unknown sampler"):
         resolve_sampler("emcee")
+
+
+def _positive_model():
+    with pm.Model() as model:
+        pm.HalfNormal("s", 1.0)
+        pm.Normal("mu", 0.0, 10.0, shape=3)
+    return model
+
+
+def test_data_based_starts_are_jittered_around_the_given_values():
+    from bayescale.modeling.sampling import INIT_JITTER, initial_point_function
+
+    start = {"s": np.asarray(0.5), "mu": np.array([3.0, -2.0, 7.0])}
+    fn = initial_point_function(_positive_model(), start)
+    p1, p2 = fn(1), fn(2)
+    assert set(p1) == {"s_log__", "mu"}
+    for p in (p1, p2):
+        assert np.all(np.abs(p["mu"] - start["mu"]) <= INIT_JITTER)
+        assert abs(p["s_log__"] - np.log(0.5)) <= INIT_JITTER
+    assert not np.allclose(p1["mu"], p2["mu"])
+    np.testing.assert_array_equal(fn(1)["mu"], p1["mu"])  # seeded
+
+
+def test_default_starts_keep_pymc_jitter():
+    from bayescale.modeling.sampling import initial_point_function
+
+    p = initial_point_function(_positive_model())(3)
+    assert np.all(np.abs(p["mu"]) <= 1.0) and np.any(np.abs(p["mu"]) > 0.1)
+
+
+def test_starting_values_are_part_of_the_compile_cache_key():
+    from bayescale.modeling.sampling import _initvals_digest
+
+    assert _initvals_digest(None) == _initvals_digest({})
+    assert _initvals_digest({"mu": np.zeros(3)}) != _initvals_digest({"mu": np.ones(3)})

@@ -24,7 +24,13 @@ budgets are then (group, budget) cells. Unlike the generic builder this family u
 *centred* form: every group has whole IsoFLOP valleys that pin its ``a`` and ``G`` tightly, and
 non-centred draws then create a funnel between ``τ`` and the ``z``'s (tree depth 9, R-hat ≈ 2
 after 200 tuning steps on porian2024's 15 configurations). Without a parameter list
-(``--group config`` on the command line), ``a``, ``G`` and ``skew`` are pooled.
+(``--group config`` on the command line), ``a``, ``G`` and ``skew`` are pooled. A spec may also
+pool ``curvature``: the budgets' log curvatures then scatter (``curvature_tau``) around a line in
+log budget per group (``curvature_ref``, ``curvature_slope``), so budgets with few runs near their
+minimum borrow from their neighbours.
+
+Chains start from the data (:func:`initial_values`, used by :class:`bayescale.Fit` through the
+family hook ``initial_values(spec, runs)``), not from jittered prior support points.
 
 Posterior variables: ``a``, ``b``, ``G``, ``skew`` (dim = the group column when pooled, with
 ``<p>_pop`` and ``<p>_tau``), ``curvature`` and ``loss_opt`` (dim ``budget``, labelled
@@ -35,6 +41,7 @@ observed ``log_loss`` (dim ``run``).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,17 +52,20 @@ from bayescale.constants import FLOPS_PER_PARAM_TOKEN
 from bayescale.data.schema import validate_runs
 from bayescale.exceptions import RunTableError
 from bayescale.modeling.build import ModelInfo
+from bayescale.modeling.families._common import lognormal_prior
 from bayescale.modeling.spec import ModelSpec
 
 __all__ = [
     "BUDGET_RTOL",
     "DEFAULT_POOLED",
     "MIN_SIZES",
+    "POOLABLE",
     "WINDOW",
     "allocate",
     "assign_budgets",
     "budget_coords",
     "build",
+    "initial_values",
     "prepare",
 ]
 
@@ -73,6 +83,13 @@ MIN_SIZES: int = 3
 WINDOW: float = 0.2
 #: Parameters pooled when the spec names a group but no parameters.
 DEFAULT_POOLED: tuple[str, ...] = ("a", "G", "skew")
+#: Parameters a spec may pool: also ``curvature``, which then varies around a log-linear trend
+#: in the budget per group instead of being drawn independently for every budget.
+POOLABLE: tuple[str, ...] = (*DEFAULT_POOLED, "curvature")
+#: Prior scale of the per-group slope of log curvature in log budget, and of the budgets'
+#: spread around that trend (HalfNormal), when ``curvature`` is pooled.
+CURVATURE_SLOPE_SD: float = 0.5
+CURVATURE_TAU_SD: float = 0.5
 #: Name of the column :func:`prepare` adds: the budget (FLOP) each row was assigned to.
 BUDGET_COLUMN = "flops_budget"
 
@@ -245,6 +262,145 @@ def _cells(runs: pd.DataFrame, group: str | None) -> tuple[np.ndarray, pd.DataFr
     return codes, cells
 
 
+@dataclass(frozen=True)
+class _Design:
+    """The arrays :func:`build` and :func:`initial_values` share: cells, groups, centring."""
+
+    run_ids: list[str]
+    cell_idx: np.ndarray
+    cells: pd.DataFrame
+    groups: tuple[str, ...]
+    cell_group: np.ndarray  # group index of each cell (zeros without a group)
+    log_n: np.ndarray
+    log_n0: float
+    log_cells: np.ndarray
+    log_c0: float
+
+    @classmethod
+    def of(cls, runs: pd.DataFrame, group: str | None) -> _Design:
+        run_ids = (
+            [str(v) for v in runs["run_id"]]
+            if "run_id" in runs.columns
+            else [str(i) for i in range(len(runs))]
+        )
+        cell_idx, cells = _cells(runs, group)
+        log_n = np.log(runs["params"].to_numpy(dtype=float))
+        log_cells = np.log(cells["flops"].to_numpy(dtype=float))
+        groups: tuple[str, ...] = ()
+        cell_group = np.zeros(len(cells), dtype=int)
+        if group is not None:
+            _, uniques = pd.factorize(runs[group].astype(str), sort=True)
+            groups = tuple(str(u) for u in uniques)
+            cell_group = np.searchsorted(np.array(groups), cells["group"].to_numpy())
+        return cls(
+            run_ids=run_ids,
+            cell_idx=cell_idx,
+            cells=cells,
+            groups=groups,
+            cell_group=cell_group,
+            log_n=log_n,
+            log_n0=float(log_n.mean()),
+            log_cells=log_cells,
+            log_c0=float(log_cells.mean()),
+        )
+
+
+def initial_values(spec: ModelSpec, runs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Starting values for the sampler read off the data (the classic two-stage Approach 2).
+
+    Each (group, budget) valley gets a least-squares parabola in log N (its vertex, curvature and
+    bottom loss; the lowest run and the prior's median curvature where the parabola opens
+    downwards); each group's vertices then get a straight line in log C, whose slope starts ``a``
+    and whose value at the reference budget starts ``G``. Population values are the groups'
+    means, spreads their standard deviations, and ``skew`` starts at 0. Starting the chains
+    here, instead of at prior support points jittered by ±1, keeps a chain from settling in the
+    far valley wall of a configuration (a second, much worse mode with ``skew`` at its bound).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The ``isoflop`` spec (pooling decides which names are returned).
+    runs : pandas.DataFrame
+        The prepared run table (:func:`prepare`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Constrained values by the model's free-variable names.
+    """
+    if BUDGET_COLUMN not in runs.columns:
+        runs = prepare(runs, spec)
+    pooling = spec.pooling
+    group = pooling.group if pooling is not None else None
+    pooled = (tuple(pooling.params) or DEFAULT_POOLED) if pooling is not None else ()
+    d = _Design.of(runs, group)
+    x = d.log_n - d.log_n0
+    logl = np.log(runs["loss"].to_numpy(dtype=float))
+    k_prior = float(np.exp(spec.priors["curvature"].kwargs.get("mu", np.log(0.05))))
+    n_cells = len(d.cells)
+    vertex, curv, l_opt = np.empty(n_cells), np.empty(n_cells), np.empty(n_cells)
+    resid: list[list[float]] = [[] for _ in range(max(len(d.groups), 1))]
+    for c in range(n_cells):
+        xs, ys = x[d.cell_idx == c], logl[d.cell_idx == c]
+        coef, *_ = np.linalg.lstsq(np.vander(xs, 3), ys, rcond=None)
+        c2, c1, c0 = coef
+        lo, hi = xs.min() - 1.0, xs.max() + 1.0
+        if c2 > 1e-6 and lo <= -c1 / (2 * c2) <= hi:
+            vertex[c], curv[c] = -c1 / (2 * c2), c2
+            l_opt[c] = np.exp(c0 - c1**2 / (4 * c2))
+        else:
+            vertex[c], curv[c], l_opt[c] = xs[np.argmin(ys)], k_prior, np.exp(ys.min())
+        resid[d.cell_group[c]].extend(ys - np.vander(xs, 3) @ coef)
+    n_groups = max(len(d.groups), 1)
+    lc = d.log_cells - d.log_c0
+    a_g, n_ref_g = np.empty(n_groups), np.empty(n_groups)
+    for g in range(n_groups):
+        sel = d.cell_group == g
+        slope, intercept = np.polyfit(lc[sel], vertex[sel], 1)
+        a_g[g], n_ref_g[g] = float(np.clip(slope, 0.05, 0.95)), intercept
+    sigma_g = np.array([np.clip(np.sqrt(np.mean(np.square(r))), 1e-3, 0.05) for r in resid])
+    out: dict[str, np.ndarray] = {
+        "curvature": curv,
+        "curvature_log": np.log(curv),
+        "loss_opt": l_opt,
+        "sigma": sigma_g if group is not None else np.asarray(sigma_g[0]),
+    }
+
+    def spread(v: np.ndarray) -> np.ndarray:
+        return np.asarray(max(float(np.std(v)), 0.05))
+
+    if "a" in pooled:
+        out["a_pop"] = np.asarray(float(np.exp(np.log(a_g).mean())))
+        out["a_log"] = np.log(a_g)
+        out["a_tau"] = spread(np.log(a_g))
+    else:
+        out["a"] = np.asarray(a_g.mean())
+    if "G" in pooled:
+        out["log_G_ref_pop"] = np.asarray(n_ref_g.mean())
+        out["log_G_ref"] = n_ref_g
+        out["G_tau"] = spread(n_ref_g)
+    else:
+        out["log_G_ref"] = np.asarray(n_ref_g.mean())
+    if "curvature" in pooled:
+        trend = np.array(
+            [
+                np.polyfit(lc[d.cell_group == g], np.log(curv[d.cell_group == g]), 1)
+                for g in range(n_groups)
+            ]
+        )
+        fitted = trend[d.cell_group, 1] + trend[d.cell_group, 0] * lc
+        out["curvature_slope"] = trend[:, 0] if group is not None else np.asarray(trend[0, 0])
+        out["curvature_ref"] = trend[:, 1] if group is not None else np.asarray(trend[0, 1])
+        out["curvature_tau"] = spread(np.log(curv) - fitted)
+    if "skew" in pooled:
+        out["skew_pop"] = np.asarray(0.0)
+        out["skew"] = np.zeros(n_groups)
+        out["skew_tau"] = np.asarray(0.1)
+    else:
+        out["skew"] = np.asarray(0.0)
+    return out
+
+
 def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
     """Build the PyMC IsoFLOP model of ``spec`` on a table returned by :func:`prepare`.
 
@@ -270,31 +426,26 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
     pooled: tuple[str, ...] = ()
     if pooling is not None:
         pooled = tuple(pooling.params) or DEFAULT_POOLED
-        bad = [p for p in pooled if p not in DEFAULT_POOLED]
+        bad = [p for p in pooled if p not in POOLABLE]
         if bad:
             raise RunTableError(
-                f"isoflop: only {', '.join(DEFAULT_POOLED)} can vary by group, not {', '.join(bad)}"
+                f"isoflop: only {', '.join(POOLABLE)} can vary by group, not {', '.join(bad)}"
             )
         if group not in runs.columns:
             raise RunTableError(f"group column {group!r} not found in the run table")
-    run_ids = (
-        [str(v) for v in runs["run_id"]]
-        if "run_id" in runs.columns
-        else [str(i) for i in range(len(runs))]
+    d = _Design.of(runs, group)
+    run_ids, cell_idx, cells, groups, cell_group = (
+        d.run_ids,
+        d.cell_idx,
+        d.cells,
+        d.groups,
+        d.cell_group,
     )
-    cell_idx, cells = _cells(runs, group)
-    log_n = np.log(runs["params"].to_numpy(dtype=float))
-    log_n0 = float(log_n.mean())
-    log_cells = np.log(cells["flops"].to_numpy(dtype=float))
-    log_c0 = float(log_cells.mean())
+    log_n, log_n0, log_cells, log_c0 = d.log_n, d.log_n0, d.log_cells, d.log_c0
     log_c6 = log_c0 - np.log(FLOPS_PER_PARAM_TOKEN)
     coords: dict[str, Any] = {"run": run_ids, "budget": list(cells["label"])}
-    groups: tuple[str, ...] = ()
     if group is not None:
-        _, uniques = pd.factorize(runs[group].astype(str), sort=True)
-        groups = tuple(str(u) for u in uniques)
         coords[group] = list(groups)
-        cell_group = np.searchsorted(np.array(groups), cells["group"].to_numpy())
     priors = spec.priors
 
     with pm.Model(coords=coords) as model:
@@ -342,7 +493,21 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         else:
             skew_run = priors["skew"].create("skew")
 
-        k = priors["curvature"].create("curvature", dims="budget")
+        if "curvature" in pooled:
+            # log k_c ~ Normal(k_ref_g + k_slope_g·(log C_c − log C0), τ_k): valleys widen
+            # smoothly with the budget, and a budget with few runs borrows from its neighbours
+            k_mu, k_sd = lognormal_prior(spec, "curvature")
+            gdim = group if group is not None else None
+            k_ref = pm.Normal("curvature_ref", k_mu, k_sd, dims=gdim)
+            k_slope = pm.Normal("curvature_slope", 0.0, CURVATURE_SLOPE_SD, dims=gdim)
+            k_tau = pm.HalfNormal("curvature_tau", sigma=CURVATURE_TAU_SD)
+            k_trend = (
+                (k_ref[cell_group] + k_slope[cell_group] * lc) if gdim else k_ref + k_slope * lc
+            )
+            log_k = pm.Normal("curvature_log", k_trend, k_tau, dims="budget")
+            k = pm.Deterministic("curvature", pt.exp(log_k), dims="budget")
+        else:
+            k = priors["curvature"].create("curvature", dims="budget")
         l_opt = priors["loss_opt"].create("loss_opt", dims="budget")
         vertex = n_ref_cell + a_cell * lc
         u = x - vertex[cell]
