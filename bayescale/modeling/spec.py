@@ -178,6 +178,10 @@ DEFAULT_SAMPLER: dict[str, Any] = {
 class ModelSpec:
     """A declarative model: law, priors, likelihood, optional pooling, sampler defaults.
 
+    ``options`` (the ``[options]`` table of a spec file) are settings of the law's model family,
+    such as the IsoFLOP family's ``window``; each family lists what it accepts in its
+    ``OPTIONS`` table, and a saved fit keeps them with the rest of the spec.
+
     Examples
     --------
     >>> spec = load_spec("chinchilla")
@@ -195,6 +199,7 @@ class ModelSpec:
     pooling: Pooling | None = None
     sampler: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
     description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         law = get_law(self.law)
@@ -219,6 +224,7 @@ class ModelSpec:
                 raise SpecError(
                     f"spec {self.name!r}: pooled {', '.join(bad)} not in law {self.law!r}"
                 )
+        _check_options(self.name, law.family, self.options)
         unknown = set(self.sampler) - set(DEFAULT_SAMPLER) - {"cores"}
         if unknown:
             raise SpecError(f"spec {self.name!r}: unknown sampler option(s) {sorted(unknown)}")
@@ -236,6 +242,8 @@ class ModelSpec:
         }
         if self.pooling is not None:
             out["pooling"] = self.pooling.to_dict()
+        if self.options:
+            out["options"] = dict(self.options)
         return out
 
     @classmethod
@@ -245,7 +253,16 @@ class ModelSpec:
         for key in ("name", "law", "priors"):
             if key not in data:
                 raise SpecError(f"spec is missing {key!r}")
-        known = {"name", "law", "description", "priors", "likelihood", "sampler", "pooling"}
+        known = {
+            "name",
+            "law",
+            "description",
+            "priors",
+            "likelihood",
+            "sampler",
+            "pooling",
+            "options",
+        }
         unknown = set(data) - known
         if unknown:
             raise SpecError(f"spec has unknown section(s) {sorted(unknown)}")
@@ -257,6 +274,7 @@ class ModelSpec:
             likelihood=Likelihood.from_dict(data.get("likelihood", {})),
             pooling=Pooling.from_dict(data["pooling"]) if data.get("pooling") else None,
             sampler=dict(data.get("sampler", {})),
+            options=dict(data.get("options", {})),
         )
 
     def to_json(self) -> str:
@@ -285,11 +303,52 @@ class ModelSpec:
         tau = self.pooling.tau if self.pooling else 0.2
         return replace(self, pooling=Pooling(group, tuple(params), tau))
 
+    def with_options(self, **options: Any) -> ModelSpec:
+        """Return a copy with model-family options set (see the family's ``OPTIONS``).
+
+        Examples
+        --------
+        >>> load_spec("isoflop").with_options(window=0.1).options["window"]
+        0.1
+        """
+        return replace(self, options={**self.options, **options})
+
+    def option(self, name: str, default: Any) -> Any:
+        """The value of a model-family option, or ``default`` when the spec does not set it."""
+        return self.options.get(name, default)
+
     def with_sampler(self, **options: Any) -> ModelSpec:
         """Return a copy with sampler options overridden (None values are ignored)."""
         return replace(
             self, sampler={**self.sampler, **{k: v for k, v in options.items() if v is not None}}
         )
+
+
+def _check_options(spec_name: str, family: str, options: Mapping[str, Any]) -> None:
+    """Check ``[options]`` against the ``OPTIONS`` table (name -> type) of the law's family."""
+    if not options:
+        return
+    allowed: Mapping[str, type] = {}
+    if family != "loss":
+        import importlib
+
+        module = importlib.import_module(f"bayescale.modeling.families.{family}")
+        allowed = getattr(module, "OPTIONS", {})
+    for name, value in options.items():
+        if name not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise SpecError(
+                f"spec {spec_name!r}: unknown option {name!r} for the {family} model family "
+                f"(options: {known})"
+            )
+        kind = allowed[name]
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        if kind is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            raise SpecError(
+                f"spec {spec_name!r}: option {name!r} must be {kind.__name__}, got {value!r}"
+            )
 
 
 def _default_pooled(params: tuple[str, ...]) -> tuple[str, ...]:

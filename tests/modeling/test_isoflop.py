@@ -185,7 +185,7 @@ def test_hierarchical_curvature_follows_a_trend_per_group():
     runs = pd.concat([isoflop_runs(0, group="x"), isoflop_runs(1, group="y")], ignore_index=True)
     spec = load_spec("isoflop_hierarchical")
     model, info = build_model(spec, prepare(runs, spec))
-    assert "curvature" in info.pooled
+    assert spec.option("curvature_trend", False) and "curvature" not in info.pooled
     assert model.named_vars_to_dims["curvature_ref"] == ("config",)
     assert model.named_vars_to_dims["curvature"] == ("budget",)
     assert "curvature" not in {v.name for v in model.free_RVs}
@@ -194,6 +194,21 @@ def test_hierarchical_curvature_follows_a_trend_per_group():
             spec, pooling=dataclasses.replace(spec.pooling, params=("a", "loss_opt"))
         )
         build_model(bad, prepare(runs, bad))
+
+
+def test_curvature_trend_without_groups_and_the_window_option():
+    spec = load_spec("isoflop")
+    runs = isoflop_runs()
+    model, _ = build_model(spec, prepare(runs, spec))
+    assert model["curvature_ref"].ndim == 0 and "curvature_tau" in model.named_vars
+    plain = spec.with_options(curvature_trend=False)
+    model, _ = build_model(plain, prepare(runs, plain))
+    assert "curvature_ref" not in model.named_vars
+    assert "curvature" in {v.name for v in model.free_RVs}
+    narrow = prepare(runs, spec.with_options(window=0.005))
+    assert len(narrow) < len(prepare(runs, spec)) == len(runs)
+    assert narrow.attrs["isoflop_window"] == 0.005
+    assert len(prepare(runs, spec.with_options(window=0.005), window=None)) == len(runs)
 
 
 def test_initial_values_read_the_valleys_off_the_data():

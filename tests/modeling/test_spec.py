@@ -71,3 +71,19 @@ def test_spec_file_from_disk(tmp_path):
     tomllib.loads(text.read_text())
     spec = load_spec(load_spec_path)
     assert spec.name == "mine" and spec.likelihood.dist == "StudentT"
+
+
+def test_family_options_are_checked_and_kept():
+    spec = load_spec("isoflop")
+    assert spec.option("window", None) == 0.2
+    again = ModelSpec.from_dict(spec.with_options(window=0.1).to_dict())
+    assert again.options["window"] == 0.1 and again.spec_id != spec.spec_id
+    with pytest.raises(SpecError, match=r"unknown option 'windw'.*curvature_trend, window"):
+        spec.with_options(windw=0.1)
+    with pytest.raises(SpecError, match="option 'curvature_trend' must be bool"):
+        spec.with_options(curvature_trend=1)
+    with pytest.raises(SpecError, match="option 'window' must be float"):
+        spec.with_options(window="wide")
+    with pytest.raises(SpecError, match="unknown option 'window' for the loss model family"):
+        load_spec("chinchilla").with_options(window=0.1)
+    assert "options" not in load_spec("chinchilla").to_dict()  # spec ids of old fits unchanged

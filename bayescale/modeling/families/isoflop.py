@@ -24,10 +24,10 @@ budgets are then (group, budget) cells. Unlike the generic builder this family u
 *centred* form: every group has whole IsoFLOP valleys that pin its ``a`` and ``G`` tightly, and
 non-centred draws then create a funnel between ``τ`` and the ``z``'s (tree depth 9, R-hat ≈ 2
 after 200 tuning steps on porian2024's 15 configurations). Without a parameter list
-(``--group config`` on the command line), ``a``, ``G`` and ``skew`` are pooled. A spec may also
-pool ``curvature``: the budgets' log curvatures then scatter (``curvature_tau``) around a line in
-log budget per group (``curvature_ref``, ``curvature_slope``), so budgets with few runs near their
-minimum borrow from their neighbours.
+(``--group config`` on the command line), ``a``, ``G`` and ``skew`` are pooled. A spec may
+set the option ``curvature_trend``: the budgets' log curvatures then scatter (``curvature_tau``)
+around a line in log budget per group (``curvature_ref``, ``curvature_slope``), so budgets with
+few runs near their minimum borrow from their neighbours.
 
 Chains start from the data (:func:`initial_values`, used by :class:`bayescale.Fit` through the
 family hook ``initial_values(spec, runs)``), not from jittered prior support points.
@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,7 +59,7 @@ __all__ = [
     "BUDGET_RTOL",
     "DEFAULT_POOLED",
     "MIN_SIZES",
-    "POOLABLE",
+    "OPTIONS",
     "WINDOW",
     "allocate",
     "assign_budgets",
@@ -83,13 +83,14 @@ MIN_SIZES: int = 3
 WINDOW: float = 0.2
 #: Parameters pooled when the spec names a group but no parameters.
 DEFAULT_POOLED: tuple[str, ...] = ("a", "G", "skew")
-#: Parameters a spec may pool: also ``curvature``, which then varies around a log-linear trend
-#: in the budget per group instead of being drawn independently for every budget.
-POOLABLE: tuple[str, ...] = (*DEFAULT_POOLED, "curvature")
 #: Prior scale of the per-group slope of log curvature in log budget, and of the budgets'
-#: spread around that trend (HalfNormal), when ``curvature`` is pooled.
+#: spread around that trend (HalfNormal), with the ``curvature_trend`` option.
 CURVATURE_SLOPE_SD: float = 0.5
 CURVATURE_TAU_SD: float = 0.5
+#: Spec ``[options]`` of this family: ``window`` (log-loss window, default :data:`WINDOW`) and
+#: ``curvature_trend`` (budgets' log curvatures scatter around a line in log budget per group,
+#: default False: independent curvatures).
+OPTIONS: dict[str, type] = {"window": float, "curvature_trend": bool}
 #: Name of the column :func:`prepare` adds: the budget (FLOP) each row was assigned to.
 BUDGET_COLUMN = "flops_budget"
 
@@ -152,7 +153,7 @@ def prepare(
     spec: ModelSpec,
     *,
     rtol: float = BUDGET_RTOL,
-    window: float | None = WINDOW,
+    window: float | Literal["spec"] | None = "spec",
     exclude_outliers: bool = True,
 ) -> pd.DataFrame:
     """Validate a run table for an IsoFLOP fit and assign each row to a budget.
@@ -166,9 +167,10 @@ def prepare(
         An ``isoflop`` spec.
     rtol : float, default :data:`BUDGET_RTOL`
         Tolerance for grouping ``flops`` into budgets (:func:`assign_budgets`).
-    window : float or None, default :data:`WINDOW`
+    window : float, None or "spec", default "spec"
         Keep rows whose log loss is within ``window`` of their budget's lowest (at least the
-        :data:`MIN_SIZES` lowest rows); None keeps every row.
+        :data:`MIN_SIZES` lowest rows); None keeps every row; ``"spec"`` takes the spec's
+        ``window`` option (default :data:`WINDOW`).
     exclude_outliers : bool, default True
         Drop rows flagged in the ``outlier`` column.
 
@@ -184,6 +186,8 @@ def prepare(
         When a budget has fewer than :data:`MIN_SIZES` distinct sizes (naming the budget, the
         group and the rows), or a group has fewer than two budgets.
     """
+    if window == "spec":
+        window = float(spec.option("window", WINDOW))
     group = spec.pooling.group if spec.pooling is not None else None
     runs = validate_runs(runs, group=group)
     attrs = dict(runs.attrs)
@@ -381,7 +385,7 @@ def initial_values(spec: ModelSpec, runs: pd.DataFrame) -> dict[str, np.ndarray]
         out["G_tau"] = spread(n_ref_g)
     else:
         out["log_G_ref"] = np.asarray(n_ref_g.mean())
-    if "curvature" in pooled:
+    if spec.option("curvature_trend", False):
         trend = np.array(
             [
                 np.polyfit(lc[d.cell_group == g], np.log(curv[d.cell_group == g]), 1)
@@ -426,10 +430,10 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
     pooled: tuple[str, ...] = ()
     if pooling is not None:
         pooled = tuple(pooling.params) or DEFAULT_POOLED
-        bad = [p for p in pooled if p not in POOLABLE]
+        bad = [p for p in pooled if p not in DEFAULT_POOLED]
         if bad:
             raise RunTableError(
-                f"isoflop: only {', '.join(POOLABLE)} can vary by group, not {', '.join(bad)}"
+                f"isoflop: only {', '.join(DEFAULT_POOLED)} can vary by group, not {', '.join(bad)}"
             )
         if group not in runs.columns:
             raise RunTableError(f"group column {group!r} not found in the run table")
@@ -493,7 +497,7 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         else:
             skew_run = priors["skew"].create("skew")
 
-        if "curvature" in pooled:
+        if spec.option("curvature_trend", False):
             # log k_c ~ Normal(k_ref_g + k_slope_g·(log C_c − log C0), τ_k): valleys widen
             # smoothly with the budget, and a budget with few runs borrows from its neighbours
             k_mu, k_sd = lognormal_prior(spec, "curvature")

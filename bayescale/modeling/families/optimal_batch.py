@@ -58,6 +58,7 @@ from bayescale.modeling.spec import ModelSpec
 
 __all__ = [
     "MIN_CELLS",
+    "OPTIONS",
     "WINDOW",
     "build",
     "cell_label",
@@ -91,7 +92,11 @@ def cell_label(params: float, tokens: float) -> str:
     return f"N{params:.3g}-D{tokens:.3g}"
 
 
-def prepare(runs: pd.DataFrame, spec: ModelSpec, *, window: float = WINDOW) -> pd.DataFrame:
+#: Spec ``[options]`` of this family: ``window`` (default :data:`WINDOW`).
+OPTIONS: dict[str, type] = {"window": float}
+
+
+def prepare(runs: pd.DataFrame, spec: ModelSpec, *, window: float | None = None) -> pd.DataFrame:
     """Validate a learning-rate × batch-size grid and keep the runs near each cell's optimum.
 
     Parameters
@@ -101,9 +106,10 @@ def prepare(runs: pd.DataFrame, spec: ModelSpec, *, window: float = WINDOW) -> p
         (tokens) and the final loss (``smooth_loss`` when present, as Step Law optimise, else
         ``loss``); rows with a true ``outlier`` flag are dropped.
     spec : ModelSpec
-        The spec (kept for the family interface).
-    window : float, default :data:`WINDOW`
-        Keep runs with loss ≤ (1 + window) × the cell's lowest loss.
+        The spec (its ``window`` option is the default window).
+    window : float, optional
+        Keep runs with loss ≤ (1 + window) × the cell's lowest loss; default: the spec's
+        ``window`` option, else :data:`WINDOW`.
 
     Returns
     -------
@@ -118,6 +124,8 @@ def prepare(runs: pd.DataFrame, spec: ModelSpec, *, window: float = WINDOW) -> p
     """
     require_columns(runs, _COLUMNS, what=_WHAT)
     loss_col = _loss_column(runs)
+    if window is None:
+        window = float(spec.option("window", WINDOW))
     if not window > 0:
         raise RunTableError(f"{_WHAT}: window must be positive, got {window!r}")
     keep = np.ones(len(runs), dtype=bool)
