@@ -134,20 +134,14 @@ def test_seed_changes_the_run() -> None:
     assert c["loss"] != a["loss"] and c["run_id"] != a["run_id"]
 
 
-def test_bpe_tokenizer(tmp_path: Path) -> None:
+def test_bpe_tokenizer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("tokenizers")
-    monkey = tmp_path / "cache"
-    import os
-
-    os.environ["BAYESCALE_RUNNER_CACHE"] = str(monkey)
-    try:
-        d = tmp_path / "docs"
-        d.mkdir()
-        for i in range(60):
-            (d / f"{i}.txt").write_text(f"the quick brown fox {i} jumps over the lazy dog. " * 20)
-        c = load_corpus(f"text:{d}", tokenizer="bpe:300")
-        assert c.vocab_size == 300 and c.tokenizer == "bpe:300"
-        assert c.bytes_per_token > 1.5
-        assert int(c.train.max()) < 300
-    finally:
-        del os.environ["BAYESCALE_RUNNER_CACHE"]
+    monkeypatch.setenv("BAYESCALE_RUNNER_CACHE", str(tmp_path / "cache"))
+    d = tmp_path / "docs"
+    d.mkdir()
+    for i in range(60):
+        (d / f"{i}.txt").write_text(f"the quick brown fox {i} jumps over the lazy dog. " * 20)
+    c = load_corpus(f"text:{d}", tokenizer="bpe:300")
+    assert c.vocab_size == 300 and c.tokenizer == "bpe:300"
+    assert c.bytes_per_token > 1.5
+    assert int(c.train.max()) < 300
