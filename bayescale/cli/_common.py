@@ -39,3 +39,19 @@ def write_csv(frame: pd.DataFrame, out: str | Path) -> Path:
 def add_quiet(parser: Any) -> None:
     """Add the ``--quiet`` flag."""
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
+
+
+def add_budget_variant_args(parser: Any) -> None:
+    """Add ``--inference-tokens`` and ``--unique-tokens`` (allocate and decide)."""
+    parser.add_argument(
+        "--inference-tokens",
+        type=float,
+        default=0.0,
+        help="tokens to serve; the budget pays 2·N per served token (Sardana et al.)",
+    )
+    parser.add_argument(
+        "--unique-tokens",
+        type=float,
+        default=None,
+        help="cap on unique training tokens (Muennighoff et al. effective data)",
+    )

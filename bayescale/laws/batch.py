@@ -246,6 +246,8 @@ def deepseek_learning_rate(flops: Any) -> Any:
 
 
 KAPLAN_BCRIT = "Kaplan et al. 2020, arXiv:2001.08361, eq. 1.4 (B* = 2.1e8 tokens, alpha_B = 0.21)"
+#: Kaplan et al. 2020's critical-batch parameters (eq. 1.4), shared by the three batch laws.
+KAPLAN_BCRIT_VALUES: dict[str, float] = {"B_star": 2.1e8, "alpha_B": 0.21}
 
 register_law(
     Law(
@@ -258,7 +260,7 @@ register_law(
             "at two batch sizes (McCandlish et al. 2018; Kaplan et al. 2020)"
         ),
         params_kind="non_embedding",
-        published={"B_star": 2.1e8, "alpha_B": 0.21},
+        published=dict(KAPLAN_BCRIT_VALUES),
         citation=KAPLAN_BCRIT,
         family="bcrit",
         noise="",
@@ -276,7 +278,7 @@ register_law(
             "sizes, S = S_min (1 + B_crit/B) (McCandlish et al. 2018)"
         ),
         params_kind="non_embedding",
-        published={"B_star": 2.1e8, "alpha_B": 0.21},
+        published=dict(KAPLAN_BCRIT_VALUES),
         citation=KAPLAN_BCRIT,
         family="tradeoff",
         noise="sigma",
@@ -299,8 +301,7 @@ register_law(
             "S_c": 2.1e3,
             "alpha_N": 0.077,
             "alpha_S": 0.76,
-            "B_star": 2.1e8,
-            "alpha_B": 0.21,
+            **KAPLAN_BCRIT_VALUES,
         },
         citation="Kaplan et al. 2020, arXiv:2001.08361, eqs. 1.4 and 1.6",
         family="curves",

@@ -7,17 +7,10 @@ import pytest
 
 from bayescale.analysis.frontier import alpha_c_min_posterior, frontier, optimum, to_frame
 from bayescale.exceptions import BayescaleError
-from bayescale.laws import alpha_c_min, critical_batch, kaplan_loss_ns
+from bayescale.laws import alpha_c_min, critical_batch, get_law, kaplan_loss_ns
 from bayescale.testing import fake_fit, synthetic_runs
 
-KAPLAN = {
-    "N_c": 6.5e13,
-    "S_c": 2.1e3,
-    "alpha_N": 0.077,
-    "alpha_S": 0.76,
-    "B_star": 2.1e8,
-    "alpha_B": 0.21,
-}
+KAPLAN = dict(get_law("kaplan_ns_curves").published)
 
 
 def test_optimum_is_consistent_with_the_laws():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bayescale.exceptions import ConvergenceWarning, RunTableError
-from bayescale.laws import critical_batch
+from bayescale.laws import critical_batch, get_law
 from bayescale.laws.batch import kaplan_curve_loss, tradeoff_steps
 from bayescale.modeling.build import build_model
 from bayescale.modeling.families import curves, tradeoff
@@ -19,14 +19,7 @@ from bayescale.modeling.spec import load_spec
 TRUE_B = {"B_star": 5.0e5, "alpha_B": 0.3}
 TINY = {"draws": 300, "tune": 300, "chains": 2}
 #: Kaplan et al. 2020's values (eqs. 1.4, 1.6), the centres of the spec's priors.
-CURVE_TRUE = {
-    "N_c": 6.5e13,
-    "S_c": 2.1e3,
-    "alpha_N": 0.077,
-    "alpha_S": 0.76,
-    "B_star": 2.1e8,
-    "alpha_B": 0.21,
-}
+CURVE_TRUE = dict(get_law("kaplan_ns_curves").published)
 
 
 def tradeoff_rows(seed: int = 0, noise: float = 0.03) -> pd.DataFrame:
