@@ -1,10 +1,10 @@
 """Hierarchical IsoFLOP fit over all 15 configurations of porian2024 at once: time and convergence.
 
-Fits ``models/isoflop_hierarchical.toml`` (a, G and skew partially pooled over ``config``; each
+Fits ``models/isoflop_hierarchical.toml`` (a and G partially pooled over ``config``; each
 (config, budget) cell with its own curvature and vertex loss) to the whole table in this process,
 with the spec's sampler settings (4 chains x 1000 draws after 500 tuning steps, nutpie, chains
 started from the data) unless overridden, and reports wall time (model build + compilation +
-sampling + log-likelihood), the worst R-hat and smallest bulk ESS over a, b, G, skew and their
+sampling + log-likelihood), the worst R-hat and smallest bulk ESS over a, b, G (and skew) and their
 population values and over every sampled variable (``r_hat_max_all_reported``), divergences, and
 each configuration's a next to the authors' published value.
 

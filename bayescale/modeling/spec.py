@@ -306,12 +306,16 @@ class ModelSpec:
     def with_options(self, **options: Any) -> ModelSpec:
         """Return a copy with model-family options set (see the family's ``OPTIONS``).
 
+        An option given as None is removed, so the family's default applies.
+
         Examples
         --------
-        >>> load_spec("isoflop").with_options(window=0.1).options["window"]
-        0.1
+        >>> spec = load_spec("isoflop").with_options(window=0.1, neighbours=None)
+        >>> spec.options["window"], "neighbours" in spec.options
+        (0.1, False)
         """
-        return replace(self, options={**self.options, **options})
+        merged = {**self.options, **options}
+        return replace(self, options={k: v for k, v in merged.items() if v is not None})
 
     def option(self, name: str, default: Any) -> Any:
         """The value of a model-family option, or ``default`` when the spec does not set it."""

@@ -12,7 +12,7 @@ import xarray as xr
 from scipy import stats
 
 from bayescale.analysis.isoflop import envelope, envelope_optima, optimal_exponent
-from bayescale.exceptions import BayescaleError, ConvergenceWarning, RunTableError
+from bayescale.exceptions import BayescaleError, ConvergenceWarning, RunTableError, SpecError
 from bayescale.laws import get_law
 from bayescale.laws.isoflop import isoflop_loss, isoflop_optimal
 from bayescale.modeling.build import build_model
@@ -27,6 +27,7 @@ from bayescale.modeling.families.isoflop import (
 )
 from bayescale.modeling.model import ScalingModel
 from bayescale.modeling.spec import load_spec
+from tests.conftest import needs_mirror
 
 TRUE = {"a": 0.55, "G": 0.05}
 BUDGETS = (1e17, 4e17, 1.6e18, 6.4e18)
@@ -78,8 +79,37 @@ def test_prepare_adds_budgets_and_applies_the_window():
     assert set(out[BUDGET_COLUMN]) == set(BUDGETS)
     assert out.attrs["isoflop_window_excluded"] >= 1
     assert 9.0 not in out["loss"].to_numpy()
-    kept = prepare(pd.concat([runs, far], ignore_index=True), load_spec("isoflop"), window=None)
+    kept = prepare(
+        pd.concat([runs, far], ignore_index=True),
+        load_spec("isoflop"),
+        window=None,
+        neighbours=None,
+    )
     assert len(kept) == len(runs) + 1
+    assert kept.attrs["isoflop_window"] == kept.attrs["isoflop_neighbours"] == "none"
+
+
+def test_neighbours_keep_the_sizes_nearest_each_minimum():
+    runs = isoflop_runs(sizes=9)
+    spec = load_spec("isoflop").with_options(neighbours=2)
+    out = prepare(runs, spec, window=None)
+    assert out.attrs["isoflop_neighbours"] == 2
+    for c, budget in out.groupby(BUDGET_COLUMN):
+        every = runs[runs["flops"] == c].sort_values("params").reset_index(drop=True)
+        best = int(every["loss"].idxmin())
+        lo = min(max(best - 2, 0), len(every) - 5)
+        assert sorted(budget["params"]) == list(every["params"].iloc[lo : lo + 5])
+    # a minimum at the edge of the size grid: the other side gives the missing sizes
+    edge = runs[runs["flops"] == BUDGETS[0]].sort_values("params").iloc[4:]
+    out = prepare(
+        pd.concat([edge, runs[runs["flops"] != BUDGETS[0]]], ignore_index=True),
+        spec.with_options(neighbours=1),
+        window=None,
+    )
+    kept = out[out[BUDGET_COLUMN] == BUDGETS[0]]["params"]
+    assert sorted(kept) == sorted(edge["params"])[:MIN_SIZES]
+    with pytest.raises(SpecError, match="'neighbours' must be >= 1"):
+        prepare(runs, spec.with_options(neighbours=0))
 
 
 def test_window_keeps_at_least_the_minimum_sizes():
@@ -126,7 +156,10 @@ def _check_graph(spec, runs):
         if name in ("skew_interval__", "skew_pop_interval__", "a_log", "log_G_ref"):
             shape = point[name].shape
             point[name] = point[name] + (0.3 + 0.2 * rng.normal(size=shape) if shape else 0.3)
+    skewed = spec.option("skew", True)
     names = ["a", "b", "G", "skew", "curvature", "loss_opt", "sigma"]
+    names = [n for n in names if skewed or n != "skew"]
+    assert skewed == ("skew" in model.named_vars)
     outs = model.replace_rvs_by_values(
         [*(model[n] for n in names), model.logp(vars=[model["log_loss"]], sum=False)[0]]
     )
@@ -136,7 +169,8 @@ def _check_graph(spec, runs):
     *values, logp = fn(point)
     v = dict(zip(names, values, strict=True))
     np.testing.assert_allclose(v["b"], 1 - v["a"])
-    assert np.all(np.abs(v["skew"]) > 0.05)
+    if skewed:
+        assert np.all(np.abs(v["skew"]) > 0.05)
     labels = list(model.coords["budget"])
     group = info.group
     if group:
@@ -157,7 +191,7 @@ def _check_graph(spec, runs):
         flops=prepared[BUDGET_COLUMN].to_numpy(),
         a=per_run(v["a"]),
         G=per_run(v["G"]),
-        skew=per_run(v["skew"]),
+        skew=per_run(v["skew"]) if skewed else 0.0,
         curvature=v["curvature"][ci],
         loss_opt=v["loss_opt"][ci],
     )
@@ -168,8 +202,9 @@ def _check_graph(spec, runs):
     return v
 
 
-def test_graph_equals_law():
-    _check_graph(load_spec("isoflop"), isoflop_runs())
+@pytest.mark.parametrize("skew", [False, True])
+def test_graph_equals_law(skew):
+    _check_graph(load_spec("isoflop").with_options(skew=skew), isoflop_runs())
 
 
 def test_pooled_graph_equals_law():
@@ -179,6 +214,12 @@ def test_pooled_graph_equals_law():
     )
     v = _check_graph(load_spec("isoflop_hierarchical"), runs)
     assert np.ptp(v["a"]) > 0 and np.ptp(v["G"]) > 0
+    skewed = load_spec("isoflop_hierarchical").with_options(skew=True)
+    skewed = skewed.with_pooling("config", ("a", "G", "skew"))
+    v = _check_graph(skewed, runs)
+    assert np.ptp(v["skew"]) > 0
+    with pytest.raises(SpecError, match="'skew' is pooled but the option skew is false"):
+        build_model(skewed.with_options(skew=False), prepare(runs, skewed))
 
 
 def test_hierarchical_curvature_follows_a_trend_per_group():
@@ -206,9 +247,10 @@ def test_curvature_trend_without_groups_and_the_window_option():
     assert "curvature_ref" not in model.named_vars
     assert "curvature" in {v.name for v in model.free_RVs}
     narrow = prepare(runs, spec.with_options(window=0.005))
-    assert len(narrow) < len(prepare(runs, spec)) == len(runs)
+    every = spec.with_options(neighbours=None)
+    assert len(narrow) < len(prepare(runs, every)) == len(runs)
     assert narrow.attrs["isoflop_window"] == 0.005
-    assert len(prepare(runs, spec.with_options(window=0.005), window=None)) == len(runs)
+    assert len(prepare(runs, every.with_options(window=0.005), window=None)) == len(runs)
 
 
 def test_initial_values_read_the_valleys_off_the_data():
@@ -248,11 +290,13 @@ def test_every_data_container_reaches_the_likelihood():
         assert [d.name for d in model.data_vars if d not in used] == []
 
 
-def test_command_line_style_pooling_defaults_to_a_g_skew():
+def test_command_line_style_pooling_defaults_to_a_g_and_skew_when_there_is_one():
     runs = pd.concat([isoflop_runs(0, group="x"), isoflop_runs(1, group="y")], ignore_index=True)
     spec = ScalingModel("isoflop", group="config").spec
+    skewed = spec.with_options(skew=True)
+    assert build_model(skewed, prepare(runs, skewed))[1].pooled == ("a", "G", "skew")
     model, info = build_model(spec, prepare(runs, spec))
-    assert info.pooled == ("a", "G", "skew")
+    assert info.pooled == ("a", "G")
     assert model.named_vars_to_dims["a"] == ("config",)
     assert "a_pop" in model.named_vars and "G_tau" in model.named_vars
     coords = budget_coords(prepare(runs, spec), "config")
@@ -338,7 +382,7 @@ def test_tiny_fit_recovers_a_and_round_trips(tiny_isoflop_fit, tmp_path):
     from bayescale.modeling.fit import load_fit
 
     fit = tiny_isoflop_fit
-    table = fit.summary(var_names=["a", "b", "G", "skew", "sigma"])
+    table = fit.summary(var_names=["a", "b", "G", "sigma"])
     assert table.loc["a", "lower"] < TRUE["a"] < table.loc["a", "upper"]
     assert table.loc["b", "median"] == pytest.approx(1 - table.loc["a", "median"])
     assert fit.posterior["curvature"].dims == ("chain", "draw", "budget")
@@ -349,3 +393,31 @@ def test_tiny_fit_recovers_a_and_round_trips(tiny_isoflop_fit, tmp_path):
     alloc = allocate(again.posterior, [1e19])
     med = float(alloc["params_opt"].median())
     assert med == pytest.approx(TRUE["G"] * (1e19 / 6) ** TRUE["a"], rel=0.25)
+
+
+# ----------------------------------------------------------------------- porian2024 (slow)
+@pytest.mark.slow
+@needs_mirror
+def test_porian_configurations_reproduce_the_published_exponents():
+    """Acceptance (issue 5): per configuration, a within ±0.03 of Porian et al.'s value and a
+    90% interval that overlaps their 95% bootstrap interval, for all 15 configurations."""
+    import bayescale as bs
+    from bayescale.data.published import published_fit
+
+    runs = bs.load_dataset("porian2024")
+    misses = []
+    for cfg in sorted(runs["config"].unique()):
+        with warnings.catch_warnings():
+            # one nuisance curvature of one configuration has a tail ESS of 300-460 (of 8000
+            # draws) depending on the seed; convergence is asserted below instead
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fit = ScalingModel("isoflop").fit(runs[runs["config"] == cfg], random_seed=1)
+        table = fit.summary(ci_prob=0.9)
+        assert table["r_hat"].max() <= 1.01, cfg
+        row = table.loc["a"]
+        assert row["ess_bulk"] >= 400 and row["ess_tail"] >= 400, cfg
+        pub = published_fit(f"porian2024:{cfg}")
+        lo, hi = pub.intervals["a"]
+        if abs(row["median"] - pub.values["a"]) > 0.03 or row["upper"] < lo or row["lower"] > hi:
+            misses.append((cfg, float(row["median"]), pub.values["a"], (lo, hi)))
+    assert misses == []

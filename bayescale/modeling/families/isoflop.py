@@ -24,15 +24,23 @@ budgets are then (group, budget) cells. Unlike the generic builder this family u
 *centred* form: every group has whole IsoFLOP valleys that pin its ``a`` and ``G`` tightly, and
 non-centred draws then create a funnel between ``τ`` and the ``z``'s (tree depth 9, R-hat ≈ 2
 after 200 tuning steps on porian2024's 15 configurations). Without a parameter list
-(``--group config`` on the command line), ``a``, ``G`` and ``skew`` are pooled. A spec may
+(``--group config`` on the command line), ``a``, ``G`` and ``skew`` (when the valley has it)
+are pooled. A spec may
 set the option ``curvature_trend``: the budgets' log curvatures then scatter (``curvature_tau``)
 around a line in log budget per group (``curvature_ref``, ``curvature_slope``), so budgets with
 few runs near their minimum borrow from their neighbours.
 
+Which runs each valley gets is up to the spec's options: ``window`` leaves out runs far up the
+walls (in log loss), ``neighbours`` keeps only the sizes nearest the lowest run, so that the
+parabola, a second-order expansion about the vertex, is fitted where it holds; ``skew = false``
+drops the ``skew`` term (the plain parabola of Approach 2). The bundled ``isoflop`` specs use
+``neighbours = 2`` and no skew (docs/isoflop-and-comparison.md gives the measurements).
+
 Chains start from the data (:func:`initial_values`, used by :class:`bayescale.Fit` through the
 family hook ``initial_values(spec, runs)``), not from jittered prior support points.
 
-Posterior variables: ``a``, ``b``, ``G``, ``skew`` (dim = the group column when pooled, with
+Posterior variables: ``a``, ``b``, ``G``, ``skew`` (unless ``skew = false``; dim = the group
+column when pooled, with
 ``<p>_pop`` and ``<p>_tau``), ``curvature`` and ``loss_opt`` (dim ``budget``, labelled
 ``"<flops>"`` or ``"<group>@<flops>"``; :func:`budget_coords` gives the FLOP values), ``sigma``;
 observed ``log_loss`` (dim ``run``).
@@ -50,7 +58,7 @@ import xarray as xr
 
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN
 from bayescale.data.schema import validate_runs
-from bayescale.exceptions import RunTableError
+from bayescale.exceptions import RunTableError, SpecError
 from bayescale.modeling.build import ModelInfo
 from bayescale.modeling.families._common import lognormal_prior
 from bayescale.modeling.spec import ModelSpec
@@ -87,10 +95,18 @@ DEFAULT_POOLED: tuple[str, ...] = ("a", "G", "skew")
 #: spread around that trend (HalfNormal), with the ``curvature_trend`` option.
 CURVATURE_SLOPE_SD: float = 0.5
 CURVATURE_TAU_SD: float = 0.5
-#: Spec ``[options]`` of this family: ``window`` (log-loss window, default :data:`WINDOW`) and
-#: ``curvature_trend`` (budgets' log curvatures scatter around a line in log budget per group,
-#: default False: independent curvatures).
-OPTIONS: dict[str, type] = {"window": float, "curvature_trend": bool}
+#: Spec ``[options]`` of this family: ``window`` (log-loss window, default :data:`WINDOW`),
+#: ``neighbours`` (keep only the lowest-loss size of each budget and this many sizes on each
+#: side of it; default: no such limit), ``skew`` (default True: the valley has the ``skew``
+#: term; False: a plain parabola, the spec's ``skew`` prior unused) and ``curvature_trend``
+#: (budgets' log curvatures scatter around a line in log budget per group, default False:
+#: independent curvatures).
+OPTIONS: dict[str, type] = {
+    "window": float,
+    "neighbours": int,
+    "skew": bool,
+    "curvature_trend": bool,
+}
 #: Name of the column :func:`prepare` adds: the budget (FLOP) each row was assigned to.
 BUDGET_COLUMN = "flops_budget"
 
@@ -154,6 +170,7 @@ def prepare(
     *,
     rtol: float = BUDGET_RTOL,
     window: float | Literal["spec"] | None = "spec",
+    neighbours: int | Literal["spec"] | None = "spec",
     exclude_outliers: bool = True,
 ) -> pd.DataFrame:
     """Validate a run table for an IsoFLOP fit and assign each row to a budget.
@@ -171,6 +188,11 @@ def prepare(
         Keep rows whose log loss is within ``window`` of their budget's lowest (at least the
         :data:`MIN_SIZES` lowest rows); None keeps every row; ``"spec"`` takes the spec's
         ``window`` option (default :data:`WINDOW`).
+    neighbours : int, None or "spec", default "spec"
+        Keep, of the rows the window keeps, those at the lowest-loss size of each budget and at
+        the ``neighbours`` nearest sizes on each side of it (more on one side where the other
+        runs out, for at least :data:`MIN_SIZES` sizes); None applies no such limit;
+        ``"spec"`` takes the spec's ``neighbours`` option (default None).
     exclude_outliers : bool, default True
         Drop rows flagged in the ``outlier`` column.
 
@@ -178,7 +200,8 @@ def prepare(
     -------
     pandas.DataFrame
         The validated rows that are fitted, with the column ``flops_budget``; ``attrs`` record
-        ``isoflop_window`` and ``isoflop_window_excluded`` (rows left out by the window).
+        ``isoflop_window``, ``isoflop_neighbours`` and ``isoflop_window_excluded`` (rows left
+        out by the window and the neighbours limit).
 
     Raises
     ------
@@ -188,6 +211,10 @@ def prepare(
     """
     if window == "spec":
         window = float(spec.option("window", WINDOW))
+    if neighbours == "spec":
+        neighbours = spec.option("neighbours", None)
+    if neighbours is not None and int(neighbours) < 1:
+        raise SpecError(f"isoflop: 'neighbours' must be >= 1, got {neighbours}")
     group = spec.pooling.group if spec.pooling is not None else None
     runs = validate_runs(runs, group=group)
     attrs = dict(runs.attrs)
@@ -225,28 +252,53 @@ def prepare(
                     f"size(s) (rows {_rows(sub.loc[in_b])}); an IsoFLOP fit needs at least "
                     f"{MIN_SIZES} per budget"
                 )
+            idx = np.flatnonzero(in_b)
+            ok = np.ones(len(idx), dtype=bool)
             if window is not None:
-                idx = np.flatnonzero(in_b)
                 excess = logl[idx] - logl[idx].min()
                 ok = excess <= window
                 if ok.sum() < MIN_SIZES:
                     ok[np.argsort(excess, kind="stable")[:MIN_SIZES]] = True
-                sub_keep[idx[~ok]] = False
+            if neighbours is not None:
+                ok &= _nearest_sizes(sub["params"].to_numpy()[idx], logl[idx], int(neighbours))
+            sub_keep[idx[~ok]] = False
         keep[np.flatnonzero(mask)] = sub_keep
     out = runs.copy()
     out[BUDGET_COLUMN] = budget_values
     n_out = int((~keep).sum())
     if n_out:
         log.info(
-            "isoflop: leaving out %d run(s) more than %.3g above their budget's lowest log loss",
+            "isoflop: leaving out %d run(s) outside their budget's valley floor (window %s, "
+            "neighbours %s)",
             n_out,
             window,
+            neighbours,
         )
     out = out.loc[keep].copy()
     attrs["isoflop_window"] = "none" if window is None else float(window)
+    attrs["isoflop_neighbours"] = "none" if neighbours is None else int(neighbours)
     attrs["isoflop_window_excluded"] = n_out
     out.attrs = attrs
     return out
+
+
+def _nearest_sizes(params: np.ndarray, logl: np.ndarray, neighbours: int) -> np.ndarray:
+    """Mask of the runs at the lowest-loss size and the ``neighbours`` sizes on each side of it.
+
+    Where one side has fewer sizes, the other side gives more, so that at least
+    :data:`MIN_SIZES` sizes are kept when the budget has them.
+    """
+    sizes = np.unique(params)
+    best = int(np.searchsorted(sizes, params[np.argmin(logl)]))
+    lo, hi = best - neighbours, best + neighbours
+    want = max(2 * neighbours + 1, MIN_SIZES)
+    lo, hi = max(lo, 0), min(hi, len(sizes) - 1)
+    while hi - lo + 1 < min(want, len(sizes)):
+        if lo > 0 and (hi == len(sizes) - 1 or best - lo <= hi - best):
+            lo -= 1
+        else:
+            hi += 1
+    return (params >= sizes[lo]) & (params <= sizes[hi])
 
 
 def _cells(runs: pd.DataFrame, group: str | None) -> tuple[np.ndarray, pd.DataFrame]:
@@ -264,6 +316,23 @@ def _cells(runs: pd.DataFrame, group: str | None) -> tuple[np.ndarray, pd.DataFr
     ]
     cells["label"] = labels
     return codes, cells
+
+
+def _pooled(spec: ModelSpec) -> tuple[str, ...]:
+    """The parameters that vary by group (none without pooling; no ``skew`` without skew)."""
+    pooling = spec.pooling
+    if pooling is None:
+        return ()
+    skewed = bool(spec.option("skew", True))
+    if "skew" in pooling.params and not skewed:
+        raise SpecError(f"spec {spec.name!r}: 'skew' is pooled but the option skew is false")
+    pooled = tuple(pooling.params) or DEFAULT_POOLED
+    bad = [p for p in pooled if p not in DEFAULT_POOLED]
+    if bad:
+        raise RunTableError(
+            f"isoflop: only {', '.join(DEFAULT_POOLED)} can vary by group, not {', '.join(bad)}"
+        )
+    return tuple(p for p in pooled if skewed or p != "skew")
 
 
 @dataclass(frozen=True)
@@ -336,7 +405,7 @@ def initial_values(spec: ModelSpec, runs: pd.DataFrame) -> dict[str, np.ndarray]
         runs = prepare(runs, spec)
     pooling = spec.pooling
     group = pooling.group if pooling is not None else None
-    pooled = (tuple(pooling.params) or DEFAULT_POOLED) if pooling is not None else ()
+    pooled = _pooled(spec)
     d = _Design.of(runs, group)
     x = d.log_n - d.log_n0
     logl = np.log(runs["loss"].to_numpy(dtype=float))
@@ -396,11 +465,12 @@ def initial_values(spec: ModelSpec, runs: pd.DataFrame) -> dict[str, np.ndarray]
         out["curvature_slope"] = trend[:, 0] if group is not None else np.asarray(trend[0, 0])
         out["curvature_ref"] = trend[:, 1] if group is not None else np.asarray(trend[0, 1])
         out["curvature_tau"] = spread(np.log(curv) - fitted)
+        out["curvature_z"] = (np.log(curv) - fitted) / out["curvature_tau"]
     if "skew" in pooled:
         out["skew_pop"] = np.asarray(0.0)
         out["skew"] = np.zeros(n_groups)
         out["skew_tau"] = np.asarray(0.1)
-    else:
+    elif spec.option("skew", True):
         out["skew"] = np.asarray(0.0)
     return out
 
@@ -427,16 +497,9 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         runs = prepare(runs, spec)
     pooling = spec.pooling
     group = pooling.group if pooling is not None else None
-    pooled: tuple[str, ...] = ()
-    if pooling is not None:
-        pooled = tuple(pooling.params) or DEFAULT_POOLED
-        bad = [p for p in pooled if p not in DEFAULT_POOLED]
-        if bad:
-            raise RunTableError(
-                f"isoflop: only {', '.join(DEFAULT_POOLED)} can vary by group, not {', '.join(bad)}"
-            )
-        if group not in runs.columns:
-            raise RunTableError(f"group column {group!r} not found in the run table")
+    pooled = _pooled(spec)
+    if group is not None and group not in runs.columns:
+        raise RunTableError(f"group column {group!r} not found in the run table")
     d = _Design.of(runs, group)
     run_ids, cell_idx, cells, groups, cell_group = (
         d.run_ids,
@@ -487,7 +550,9 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         pm.Deterministic("G", pt.exp(n_ref + log_n0 - a * log_c6), dims=a_dims)
 
         # skew
-        if "skew" in pooled:
+        if not spec.option("skew", True):
+            skew_run = 0.0
+        elif "skew" in pooled:
             s_pop = priors["skew"].create("skew_pop")
             tau_s = pm.HalfNormal("skew_tau", sigma=pooling.tau)  # type: ignore[union-attr]
             lo, hi = priors["skew"].kwargs.get("lower"), priors["skew"].kwargs.get("upper")
@@ -508,7 +573,8 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
             k_trend = (
                 (k_ref[cell_group] + k_slope[cell_group] * lc) if gdim else k_ref + k_slope * lc
             )
-            log_k = pm.Normal("curvature_log", k_trend, k_tau, dims="budget")
+            z_k = pm.Normal("curvature_z", 0.0, 1.0, dims="budget")
+            log_k = pm.Deterministic("curvature_log", k_trend + k_tau * z_k, dims="budget")
             k = pm.Deterministic("curvature", pt.exp(log_k), dims="budget")
         else:
             k = priors["curvature"].create("curvature", dims="budget")
