@@ -41,7 +41,8 @@ def family_module(family: str) -> Any:
     return importlib.import_module(f"bayescale.modeling.families.{family}")
 
 
-def _run_ids(runs: pd.DataFrame) -> list[str]:
+def run_labels(runs: pd.DataFrame) -> list[str]:
+    """Labels of the ``run`` dim: the ``run_id`` column, else the row positions."""
     if "run_id" in runs.columns:
         return [str(v) for v in runs["run_id"]]
     return [str(i) for i in range(len(runs))]
@@ -89,7 +90,7 @@ def build_model(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
                 f"law {law.name!r}: column {col!r}, row {runs.index[pos]}: needs a positive value"
             )
     scales = reference_scales(law, runs)
-    run_ids = _run_ids(runs)
+    run_ids = run_labels(runs)
     coords: dict[str, Any] = {"run": run_ids}
     pooling = spec.pooling
     group_idx: Any = None

@@ -334,10 +334,9 @@ def _check_options(spec_name: str, family: str, options: Mapping[str, Any]) -> N
         return
     allowed: Mapping[str, type] = {}
     if family != "loss":
-        import importlib
+        from bayescale.modeling.build import family_module  # build imports this module
 
-        module = importlib.import_module(f"bayescale.modeling.families.{family}")
-        allowed = getattr(module, "OPTIONS", {})
+        allowed = getattr(family_module(family), "OPTIONS", {})
     for name, value in options.items():
         if name not in allowed:
             known = ", ".join(sorted(allowed)) or "none"

@@ -59,7 +59,7 @@ import xarray as xr
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN
 from bayescale.data.schema import validate_runs
 from bayescale.exceptions import RunTableError, SpecError
-from bayescale.modeling.build import ModelInfo
+from bayescale.modeling.build import ModelInfo, run_labels
 from bayescale.modeling.families._common import lognormal_prior
 from bayescale.modeling.spec import ModelSpec
 
@@ -351,11 +351,7 @@ class _Design:
 
     @classmethod
     def of(cls, runs: pd.DataFrame, group: str | None) -> _Design:
-        run_ids = (
-            [str(v) for v in runs["run_id"]]
-            if "run_id" in runs.columns
-            else [str(i) for i in range(len(runs))]
-        )
+        run_ids = run_labels(runs)
         cell_idx, cells = _cells(runs, group)
         log_n = np.log(runs["params"].to_numpy(dtype=float))
         log_cells = np.log(cells["flops"].to_numpy(dtype=float))
