@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-os.environ.setdefault("BAYESCALE_DATA", str(_MIRROR))
+#: The mirror's default place: ``../shared/datasets`` next to the repository.
+_DEFAULT_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+# Resolved to an absolute path once, here: tests that change directory (the docs' code blocks run
+# in a temporary folder) still find a mirror given as ``BAYESCALE_DATA=../shared/datasets``.
+MIRROR = Path(os.environ.get("BAYESCALE_DATA") or _DEFAULT_MIRROR).expanduser().resolve()
+os.environ["BAYESCALE_DATA"] = str(MIRROR)
 os.environ["BAYESCALE_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -30,19 +34,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def in_ci() -> bool:
+    """True under continuous integration (``CI`` set to anything but empty, ``0`` or ``false``)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def mirror_available() -> bool:
-    return (Path(os.environ["BAYESCALE_DATA"]) / "epoch_chinchilla").is_dir()
+    return (MIRROR / "epoch_chinchilla").is_dir()
 
 
-needs_mirror = pytest.mark.skipif(
-    not mirror_available(), reason="dataset mirror (BAYESCALE_DATA) not available"
+_NO_MIRROR = (
+    f"dataset mirror not found at {MIRROR} (BAYESCALE_DATA): set BAYESCALE_DATA to the folder "
+    "holding epoch_chinchilla/, or place the mirror at ../shared/datasets"
 )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI a missing mirror fails the run at once instead of skipping every real-data test."""
+    if in_ci() and not mirror_available():
+        raise pytest.UsageError(f"CI: {_NO_MIRROR}")
+
+
+#: Real-data tests: skipped with a reason outside CI when the mirror is absent (in CI the
+#: session refuses to start instead, see :func:`pytest_sessionstart`).
+needs_mirror = pytest.mark.skipif(not mirror_available() and not in_ci(), reason=_NO_MIRROR)
 
 
 @pytest.fixture(scope="session")
 def epoch_runs():
     if not mirror_available():
-        pytest.skip("dataset mirror not available")
+        if in_ci():
+            pytest.fail(f"CI: {_NO_MIRROR}")
+        pytest.skip(_NO_MIRROR)
     import bayescale as bs
 
     return bs.load_dataset("epoch_chinchilla")
