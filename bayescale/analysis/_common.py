@@ -15,6 +15,7 @@ import xarray as xr
 
 from bayescale.constants import DEFAULT_CI_PROB, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
+from bayescale.modeling import build
 
 if TYPE_CHECKING:
     from bayescale.modeling.fit import Fit
@@ -154,42 +155,15 @@ def law_draws(
 def _new_group_draws(
     fit: Fit, names: list[str], random_seed: int | np.random.Generator | None
 ) -> xr.Dataset:
-    """Parameters of an unseen group: ``log p_new = log p_pop + tau·z`` (as the model builds)."""
-    law = fit.law
-    post = fit.posterior
-    gdim = fit.info.group
-    rng = np.random.default_rng(random_seed)
-    shape = (post.sizes["chain"], post.sizes["draw"])
-    out: dict[str, xr.DataArray] = {}
-    pooled = set(fit.info.pooled)
-    for p in (p for p in names if p not in law.prefactors):
-        if p not in pooled:
-            out[p] = post[p]
-            continue
-        z = xr.DataArray(rng.standard_normal(shape), dims=SAMPLE_DIMS)
-        out[p] = post[f"{p}_pop"] * np.exp(post[f"{p}_tau"] * z)
-    for p, pf in law.prefactors.items():
-        if p not in pooled:
-            out[p] = post[p]
-            continue
-        # the builder sets P_g = exp(log P_ref_pop + tau·z_g + power_g·log x0) and stores
-        # P_pop = exp(log P_ref_pop + power_pop·log x0); so P_new = P_pop·exp(tau·z)·x0^Δpower.
-        log_x0 = float(np.log(fit.info.scales[pf.input]))
-        if pf.exponent is not None:
-            d_power = out[pf.exponent] - post[f"{pf.exponent}_pop"] if pf.exponent in pooled else 0
-        else:
-            d_power = 0
-        z = xr.DataArray(rng.standard_normal(shape), dims=SAMPLE_DIMS)
-        out[p] = post[f"{p}_pop"] * np.exp(post[f"{p}_tau"] * z + d_power * log_x0)
-    ds = xr.Dataset({n: out[n] for n in names if n in out})
-    for n in names:
-        if n not in ds:
-            ds[n] = post[n]
-    if gdim in ds.dims:  # only when a carried variable had the group dim
+    """Parameters of an unseen group, drawn by the model family that built the pooling."""
+    family = build.family_module(fit.law.family)
+    if family.group_draws is None:
         raise BayescaleError(
-            f"cannot draw {sorted(map(str, ds.data_vars))} for a new {gdim!r} value"
+            f"the {family.name!r} model family cannot draw parameters for a new "
+            f"{fit.info.group!r} value"
         )
-    return ds[names]
+    rng = np.random.default_rng(random_seed)
+    return family.group_draws(fit.law, fit.posterior, fit.info, names, rng)
 
 
 # ---------------------------------------------------------------------- interval tables

@@ -54,8 +54,10 @@ from bayescale.constants import (
 )
 from bayescale.exceptions import BayescaleError
 from bayescale.laws import Law, chinchilla_optimal, critical_batch, effective_data
+from bayescale.modeling import build
 
 if TYPE_CHECKING:
+    from bayescale.modeling.families import Family
     from bayescale.modeling.fit import Fit
 
 __all__ = ["ALLOCATION_VARS", "allocate", "loss_function", "optimum", "to_frame"]
@@ -128,8 +130,11 @@ def allocate(
     unique = None if unique_tokens is None else positive_scalar("unique_tokens", unique_tokens)
     law = fit.law
     flops_da = xr.DataArray(budgets, dims="flops", coords={"flops": budgets})
-    if law.family != "loss":
-        out = _family_allocate(fit, flops_da, group=group, inference=inference, unique=unique)
+    family = build.family_module(law.family)
+    if not _generic(family):
+        out = _family_allocate(
+            fit, family, flops_da, group=group, inference=inference, unique=unique
+        )
     else:
         theta = law_draws(
             fit, group=group, random_seed=random_seed, extra=("B_star", "alpha_B", "R_star")
@@ -152,7 +157,7 @@ def allocate(
         "group_dim": fit.info.group if (fit.info.group and group is None) else "",
         "inference_tokens": inference,
         "unique_tokens": np.nan if unique is None else unique,
-        "method": _resolve_method(law, method, inference, unique),
+        "method": _resolve_method(law, method, inference, unique, family),
     }
     return ds
 
@@ -167,10 +172,17 @@ def _nonnegative(name: str, value: float) -> float:
     return v
 
 
-def _resolve_method(law: Law, method: str, inference: float, unique: float | None) -> str:
+def _generic(family: Family) -> bool:
+    """Whether the generic optimum over the law allocates (no allocation of the family's own)."""
+    return getattr(family, "allocate", None) is None and getattr(family, "predicts_loss", False)
+
+
+def _resolve_method(
+    law: Law, method: str, inference: float, unique: float | None, family: Family
+) -> str:
     if method not in ("auto", "closed", "numeric"):
         raise BayescaleError(f"method must be 'auto', 'closed' or 'numeric', not {method!r}")
-    if law.family != "loss":
+    if not _generic(family):
         return f"family:{law.family}"
     closed_ok = law.name == "chinchilla" and inference == 0 and unique is None
     if method == "closed" and not closed_ok:
@@ -183,14 +195,17 @@ def _resolve_method(law: Law, method: str, inference: float, unique: float | Non
 
 
 def _family_allocate(
-    fit: Fit, flops: xr.DataArray, *, group: str | None, inference: float, unique: float | None
+    fit: Fit,
+    model_family: Family,
+    flops: xr.DataArray,
+    *,
+    group: str | None,
+    inference: float,
+    unique: float | None,
 ) -> dict[str, xr.DataArray]:
-    """Delegate to ``bayescale.modeling.families.<family>.allocate(posterior, flops)``."""
-    from bayescale.modeling.build import family_module
-
+    """Delegate to the model family's own ``allocate(posterior, flops)``."""
     family = fit.law.family
-    module = family_module(family)
-    func = getattr(module, "allocate", None)
+    func = getattr(model_family, "allocate", None)
     if func is None:
         raise BayescaleError(
             f"law {fit.law.name!r} (model family {family!r}) provides no compute-optimal allocation"
@@ -253,7 +268,9 @@ def optimum(
     >>> round(float(closed[0]) / 1e9, 2), bool(abs(float(numeric[0] / closed[0]) - 1) < 1e-6)
     (32.19, True)
     """
-    resolved = _resolve_method(law, method, inference_tokens, unique_tokens)
+    resolved = _resolve_method(
+        law, method, inference_tokens, unique_tokens, build.family_module(law.family)
+    )
     args = {p: theta[p] for p in law.params}
     if resolved == "closed":
         return dict(

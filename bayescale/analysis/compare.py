@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from bayescale.constants import DEFAULT_CI_PROB, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError, ConvergenceWarning, RunTableError
+from bayescale.modeling import build
 
 if TYPE_CHECKING:
     from bayescale.modeling.fit import Fit
@@ -300,7 +301,7 @@ def extrapolation_scores(
     """
     from bayescale.modeling.model import ScalingModel
 
-    if fit.law.family != "loss":
+    if not build.family_module(fit.law.family).predicts_loss:
         raise BayescaleError(
             f"extrapolation needs a loss law; {fit.law.name!r} (model family "
             f"{fit.law.family!r}) cannot predict runs at unseen budgets (use method='loo')"
@@ -325,12 +326,8 @@ def extrapolation_scores(
     mu, sigma = _predictive(refit, held, rng)
     y = np.log(held["loss"].to_numpy(dtype=float))
     like = refit.spec.likelihood
-    if like.dist == "StudentT":
-        logp = stats.t.logpdf(y[:, None], df=like.nu, loc=mu, scale=sigma[None, :])
-        eps = rng.standard_t(like.nu, size=mu.shape)
-    else:
-        logp = stats.norm.logpdf(y[:, None], loc=mu, scale=sigma[None, :])
-        eps = rng.standard_normal(size=mu.shape)
+    logp = like.logpdf(y[:, None], mu=mu, sigma=sigma[None, :])
+    eps = like.sample_noise(rng, mu.shape)
     samples = mu + sigma[None, :] * eps
     lpd = special.logsumexp(logp, axis=1) - np.log(logp.shape[1])
     out: dict[str, Any] = {"n_fit": len(lower), "n_held_out": len(held)}

@@ -75,6 +75,7 @@ from bayescale.constants import (
 )
 from bayescale.exceptions import BayescaleError
 from bayescale.laws import chinchilla_optimal
+from bayescale.modeling import build
 
 if TYPE_CHECKING:
     from bayescale.laws import Law
@@ -196,7 +197,7 @@ def decide(
     unique = None if unique_tokens is None else positive_scalar("unique_tokens", unique_tokens)
     resolved = _resolve_candidates(candidates)
     law = fit.law
-    if law.family != "loss" or law.inputs[:2] != ("params", "tokens"):
+    if not build.family_module(law.family).predicts_loss or law.inputs[:2] != ("params", "tokens"):
         raise BayescaleError(
             f"decisions need an (N, D) loss law; {law.name!r} has inputs {', '.join(law.inputs)}"
         )
@@ -489,7 +490,7 @@ def inference_optimal(
     targets = positive_values("target_loss", target_loss)
     inference = _nonnegative("inference_tokens", inference_tokens)
     law = fit.law
-    if law.family != "loss" or law.inputs != ("params", "tokens"):
+    if not build.family_module(law.family).predicts_loss or law.inputs != ("params", "tokens"):
         raise BayescaleError(f"inference_optimal needs an (N, D) loss law, not {law.name!r}")
     theta = law_draws(fit, group=group, random_seed=random_seed)
     target_da = xr.DataArray(targets, dims="target_loss", coords={"target_loss": targets})

@@ -284,11 +284,7 @@ def _evaluate(fit: Fit, theta: xr.Dataset, chunk: pd.DataFrame, *, frontier: boo
 def _add_noise(
     loss: xr.DataArray, sigma: xr.DataArray, fit: Fit, rng: np.random.Generator
 ) -> xr.DataArray:
-    """Log L_new = log L + sigma·eps, eps ~ Student-t(nu) or Normal, as in the likelihood."""
-    like = fit.spec.likelihood
+    """Log L_new = log L + sigma·eps, eps drawn from the spec's likelihood."""
     sigma_b = sigma.broadcast_like(loss).transpose(*loss.dims)
-    if like.dist == "StudentT":
-        eps = rng.standard_t(like.nu, size=loss.shape)
-    else:
-        eps = rng.standard_normal(size=loss.shape)
+    eps = fit.spec.likelihood.sample_noise(rng, loss.shape)
     return loss * np.exp(sigma_b * eps)

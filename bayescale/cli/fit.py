@@ -85,10 +85,7 @@ def _load_for_family(law: str, data: str) -> pd.DataFrame | None:
     from bayescale.laws import get_law
     from bayescale.modeling.build import family_module
 
-    family = get_law(law).family
-    if family == "loss" or not Path(data).is_file():
-        return None
-    if not getattr(family_module(family), "READS_RAW_TABLE", False):
+    if not family_module(get_law(law).family).reads_raw_table or not Path(data).is_file():
         return None
     from bayescale.modeling.families._common import read_table
 

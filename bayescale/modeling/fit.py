@@ -19,7 +19,7 @@ from bayescale.constants import DEFAULT_CI_PROB, SAMPLE_DIMS
 from bayescale.exceptions import ConvergenceWarning, FitFileError
 from bayescale.laws import Law, get_law
 from bayescale.modeling import _container
-from bayescale.modeling.build import ModelInfo
+from bayescale.modeling.build import ModelInfo, family_module
 from bayescale.modeling.spec import ModelSpec
 
 __all__ = ["Fit", "load_fit"]
@@ -84,12 +84,7 @@ def _family_initial_values(
     spec: ModelSpec, runs: pd.DataFrame, model: Any
 ) -> dict[str, np.ndarray] | None:
     """Data-based starting values from the law's model family, when it offers them."""
-    from bayescale.modeling.build import family_module
-
-    family = get_law(spec.law).family
-    if family == "loss":
-        return None
-    hook = getattr(family_module(family), "initial_values", None)
+    hook = family_module(get_law(spec.law).family).initial_values
     if hook is None:
         return None
     values: dict[str, np.ndarray] = hook(spec, runs)

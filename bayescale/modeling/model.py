@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
-from bayescale.data.schema import validate_runs
-from bayescale.exceptions import RunTableError
+from bayescale.laws import get_law
+from bayescale.modeling.build import family_module
 from bayescale.modeling.spec import Likelihood, ModelSpec, Prior, load_spec
 
 __all__ = ["ScalingModel"]
-
-log = logging.getLogger("bayescale")
 
 
 class ScalingModel:
@@ -75,26 +72,13 @@ class ScalingModel:
         return f"ScalingModel(spec={self.spec.name!r}, law={self.spec.law!r})"
 
     def prepare(self, runs: pd.DataFrame, *, exclude_outliers: bool = True) -> pd.DataFrame:
-        """Validate ``runs`` and drop flagged outliers (logged, never silent)."""
-        from bayescale.laws import get_law
+        """Validate ``runs`` as the law's model family needs; drop flagged outliers (logged).
 
-        law = get_law(self.spec.law)
-        if law.family != "loss":
-            from bayescale.modeling.build import family_module
-
-            return family_module(law.family).prepare(runs, self.spec)
-        group = self.spec.pooling.group if self.spec.pooling else None
-        runs = validate_runs(runs, group=group)
-        if exclude_outliers and runs["outlier"].any():
-            n = int(runs["outlier"].sum())
-            log.info("excluding %d run(s) flagged as outliers", n)
-            attrs = dict(runs.attrs)
-            runs = runs.loc[~runs["outlier"]].copy()
-            runs.attrs = attrs
-            runs.attrs["outliers_excluded"] = n
-        if len(runs) < 3:
-            raise RunTableError(f"need at least 3 runs to fit, got {len(runs)}")
-        return runs
+        Outliers are dropped by families that read the ``outlier`` column (the loss and
+        IsoFLOP families); ``exclude_outliers=False`` keeps them.
+        """
+        family = family_module(get_law(self.spec.law).family)
+        return family.prepare_runs(runs, self.spec, exclude_outliers=exclude_outliers)
 
     def build(self, runs: pd.DataFrame, *, exclude_outliers: bool = True) -> Any:
         """Build (but do not sample) the PyMC model on ``runs``."""

@@ -12,16 +12,30 @@ import hashlib
 import json
 import math
 import tomllib
-from collections.abc import Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bayescale._paths import resource_dir
 from bayescale.exceptions import SpecError
 from bayescale.laws import get_law
+from bayescale.modeling.build import family_module
 
-__all__ = ["Likelihood", "ModelSpec", "Pooling", "Prior", "list_specs", "load_spec"]
+__all__ = [
+    "NOISE_FORMS",
+    "Likelihood",
+    "ModelSpec",
+    "NoiseForm",
+    "Pooling",
+    "Prior",
+    "list_specs",
+    "load_spec",
+    "register_noise",
+]
 
 #: Distributions a prior may name, with the keyword arguments each accepts.
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -97,12 +111,111 @@ class Prior:
         return getattr(pm, self.dist)(name, **self.kwargs, **extra)
 
 
+class NoiseForm(ABC):
+    """The distribution of one observation of log loss around its mean, scale ``sigma``.
+
+    One subclass per form, registered under the name a spec's ``[likelihood] dist`` uses
+    (:func:`register_noise`). Every place that needs the noise (the PyMC builders, predictive
+    bands, held-out scores, the prior predictive) goes through :class:`Likelihood`, which
+    dispatches here: a new form is one class plus its name in a spec's TOML.
+    """
+
+    @abstractmethod
+    def observe(
+        self, like: Likelihood, name: str, *, mu: Any, sigma: Any, observed: Any, dims: str
+    ) -> Any:
+        """Create the observed PyMC variable ``name`` in the current model context."""
+
+    @abstractmethod
+    def sample_noise(
+        self, like: Likelihood, rng: np.random.Generator, shape: tuple[int, ...]
+    ) -> np.ndarray:
+        """Standardised noise ``eps`` of the given shape (an observation is ``mu + sigma·eps``)."""
+
+    @abstractmethod
+    def logpdf(self, like: Likelihood, y: Any, *, mu: Any, sigma: Any) -> np.ndarray:
+        """Log density of observations ``y`` given ``mu`` and ``sigma`` (numpy, broadcast)."""
+
+
+#: Registered noise forms by the name a spec uses (``[likelihood] dist``).
+NOISE_FORMS: dict[str, NoiseForm] = {}
+
+
+def register_noise(name: str) -> Callable[[type[NoiseForm]], type[NoiseForm]]:
+    """Class decorator: register a :class:`NoiseForm` under ``name``."""
+
+    def add(cls: type[NoiseForm]) -> type[NoiseForm]:
+        NOISE_FORMS[name] = cls()
+        return cls
+
+    return add
+
+
+@register_noise("StudentT")
+class StudentTNoise(NoiseForm):
+    """Student-t with the spec's ``nu`` degrees of freedom (robust to odd runs; the default)."""
+
+    def observe(
+        self, like: Likelihood, name: str, *, mu: Any, sigma: Any, observed: Any, dims: str
+    ) -> Any:
+        """``pm.StudentT(name, nu, mu, sigma)``, observed."""
+        import pymc as pm
+
+        return pm.StudentT(name, nu=like.nu, mu=mu, sigma=sigma, observed=observed, dims=dims)
+
+    def sample_noise(
+        self, like: Likelihood, rng: np.random.Generator, shape: tuple[int, ...]
+    ) -> np.ndarray:
+        """Standard Student-t draws."""
+        return rng.standard_t(like.nu, size=shape)
+
+    def logpdf(self, like: Likelihood, y: Any, *, mu: Any, sigma: Any) -> np.ndarray:
+        """Student-t log density."""
+        from scipy import stats
+
+        return np.asarray(stats.t.logpdf(y, df=like.nu, loc=mu, scale=sigma))
+
+
+@register_noise("Normal")
+class NormalNoise(NoiseForm):
+    """Normal noise on log loss."""
+
+    def observe(
+        self, like: Likelihood, name: str, *, mu: Any, sigma: Any, observed: Any, dims: str
+    ) -> Any:
+        """``pm.Normal(name, mu, sigma)``, observed."""
+        import pymc as pm
+
+        return pm.Normal(name, mu=mu, sigma=sigma, observed=observed, dims=dims)
+
+    def sample_noise(
+        self, like: Likelihood, rng: np.random.Generator, shape: tuple[int, ...]
+    ) -> np.ndarray:
+        """Standard normal draws."""
+        return rng.standard_normal(size=shape)
+
+    def logpdf(self, like: Likelihood, y: Any, *, mu: Any, sigma: Any) -> np.ndarray:
+        """Normal log density."""
+        from scipy import stats
+
+        return np.asarray(stats.norm.logpdf(y, loc=mu, scale=sigma))
+
+
 @dataclass(frozen=True)
 class Likelihood:
-    """Observation model for log loss: Student-t (robust, default) or Normal.
+    """Observation model for log loss (or log steps): a noise form and the noise scale's prior.
 
-    ``sigma`` is the prior of the noise scale on log loss; ``nu`` the Student-t degrees of
-    freedom (fixed).
+    ``dist`` names a registered :class:`NoiseForm` (``"StudentT"``, robust, the default; or
+    ``"Normal"``); ``nu`` is the Student-t degrees of freedom (fixed); ``sigma`` the prior of
+    the noise scale. The model builders call :meth:`observe`, predictive bands and the prior
+    predictive :meth:`sample_noise`, held-out scores :meth:`logpdf`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> like = Likelihood("Normal")
+    >>> float(like.logpdf(0.0, mu=0.0, sigma=1.0)) == -0.5 * float(np.log(2 * np.pi))
+    True
     """
 
     dist: str = "StudentT"
@@ -110,18 +223,28 @@ class Likelihood:
     sigma: Prior = field(default_factory=lambda: Prior("HalfNormal", {"sigma": 0.1}))
 
     def __post_init__(self) -> None:
-        if self.dist not in {"StudentT", "Normal"}:
-            raise SpecError(f"likelihood must be 'StudentT' or 'Normal', not {self.dist!r}")
+        if self.dist not in NOISE_FORMS:
+            known = " or ".join(repr(k) for k in NOISE_FORMS)
+            raise SpecError(f"likelihood must be {known}, not {self.dist!r}")
         if not self.nu > 0:
             raise SpecError("likelihood nu must be positive")
 
+    @property
+    def form(self) -> NoiseForm:
+        """The registered noise form named by ``dist``."""
+        return NOISE_FORMS[self.dist]
+
     def observe(self, name: str, *, mu: Any, sigma: Any, observed: Any, dims: str = "run") -> Any:
         """Create the observed variable ``name`` (on log scale) in the current model context."""
-        import pymc as pm
+        return self.form.observe(self, name, mu=mu, sigma=sigma, observed=observed, dims=dims)
 
-        if self.dist == "StudentT":
-            return pm.StudentT(name, nu=self.nu, mu=mu, sigma=sigma, observed=observed, dims=dims)
-        return pm.Normal(name, mu=mu, sigma=sigma, observed=observed, dims=dims)
+    def sample_noise(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Standardised noise draws: a new observation is ``mu + sigma·eps``."""
+        return self.form.sample_noise(self, rng, tuple(shape))
+
+    def logpdf(self, y: Any, *, mu: Any, sigma: Any) -> np.ndarray:
+        """Log density of observations ``y`` (log scale) given ``mu`` and ``sigma``."""
+        return self.form.logpdf(self, y, mu=mu, sigma=sigma)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise for spec files."""
@@ -180,7 +303,8 @@ class ModelSpec:
 
     ``options`` (the ``[options]`` table of a spec file) are settings of the law's model family,
     such as the IsoFLOP family's ``window``; each family lists what it accepts in its
-    ``OPTIONS`` table, and a saved fit keeps them with the rest of the spec.
+    ``options`` table (:class:`~bayescale.modeling.families.base.Family`), and a saved fit keeps
+    them with the rest of the spec.
 
     Examples
     --------
@@ -304,7 +428,7 @@ class ModelSpec:
         return replace(self, pooling=Pooling(group, tuple(params), tau))
 
     def with_options(self, **options: Any) -> ModelSpec:
-        """Return a copy with model-family options set (see the family's ``OPTIONS``).
+        """Return a copy with model-family options set (see the family's ``options``).
 
         An option given as None is removed, so the family's default applies.
 
@@ -329,14 +453,10 @@ class ModelSpec:
 
 
 def _check_options(spec_name: str, family: str, options: Mapping[str, Any]) -> None:
-    """Check ``[options]`` against the ``OPTIONS`` table (name -> type) of the law's family."""
+    """Check ``[options]`` against the ``options`` table (name -> type) of the law's family."""
     if not options:
         return
-    allowed: Mapping[str, type] = {}
-    if family != "loss":
-        from bayescale.modeling.build import family_module  # build imports this module
-
-        allowed = getattr(family_module(family), "OPTIONS", {})
+    allowed = family_module(family).options
     for name, value in options.items():
         if name not in allowed:
             known = ", ".join(sorted(allowed)) or "none"

@@ -20,6 +20,7 @@ import xarray as xr
 from bayescale.constants import DEFAULT_CI_PROB, FLOPS_PER_PARAM_TOKEN, PF_DAY, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
 from bayescale.laws import chinchilla_optimal, get_law
+from bayescale.modeling import build
 
 __all__ = [
     "REFERENCE_FITS",
@@ -75,9 +76,9 @@ KAPLAN_N_COEF = 1.3e9
 
 
 def require_loss_family(fit: Any, what: str) -> None:
-    """Raise a clear error when ``fit`` is not of a ``loss``-family law (e.g. IsoFLOP parabolas)."""
+    """Raise a clear error when ``fit``'s family does not predict runs (e.g. IsoFLOP parabolas)."""
     law = get_law(fit.spec.law)
-    if law.family != "loss":
+    if not build.family_module(law.family).predicts_loss:
         raise BayescaleError(
             f"{what} draws loss laws of N and D; {law.name!r} is a {law.family!r}-family model"
         )
@@ -138,7 +139,7 @@ def prior_predictive_draws(
 
     spec = fit.spec
     law = get_law(spec.law)
-    if law.family != "loss":
+    if not build.family_module(law.family).predicts_loss:
         raise BayescaleError(f"no prior predictive for the {law.family!r} model family")
     names = (*law.params, "sigma")
     priors = [spec.priors[p] if p != "sigma" else spec.likelihood.sigma for p in names]
@@ -154,12 +155,7 @@ def prior_predictive_draws(
     rng = np.random.default_rng(seed)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         mean = law(**x, **{p: theta[p] for p in law.params}).transpose(*SAMPLE_DIMS, "point")
-        like = spec.likelihood
-        if like.dist == "StudentT":
-            z = rng.standard_t(like.nu, size=mean.shape)
-        else:
-            z = rng.standard_normal(mean.shape)
-        noise = xr.DataArray(z, dims=mean.dims)
+        noise = xr.DataArray(spec.likelihood.sample_noise(rng, mean.shape), dims=mean.dims)
         out: xr.DataArray = np.exp(np.log(mean) + theta["sigma"] * noise)
     return out
 

@@ -1,17 +1,25 @@
-"""Model families beyond the generic loss-law builder.
+"""Model families: how a law's PyMC model is built, and what its posterior supports.
 
-A family module ``bayescale.modeling.families.<name>`` provides
-
-- ``prepare(runs: pandas.DataFrame, spec: ModelSpec) -> pandas.DataFrame``: validate the table
-  the family needs (errors name the column and the row), and
-- ``build(spec: ModelSpec, runs: pandas.DataFrame) -> tuple[pymc.Model, ModelInfo]``: build the
-  PyMC model; posterior variable names equal the law's parameter names;
-
-and optionally
-
-- ``initial_values(spec: ModelSpec, runs: pandas.DataFrame) -> dict[str, numpy.ndarray]``:
-  starting values read off the data (constrained values by free-variable name); the chains
-  start there, each jittered by ±``sampling.INIT_JITTER`` on the unconstrained scale.
-
-A law selects its family with ``Law(family="<name>")``.
+:mod:`bayescale.modeling.families.base` defines the :class:`Family` protocol and the registry;
+each family module registers its family when imported, and this package imports them all, so
+``get_family(law.family)`` finds every family without resolving import paths from strings.
+A law selects its family with ``Law(family="<name>")`` (default ``"loss"``).
 """
+
+from bayescale.modeling.families import (  # noqa: F401  (each import registers a family)
+    bcrit,
+    curves,
+    isoflop,
+    loss,
+    optimal_batch,
+    tradeoff,
+)
+from bayescale.modeling.families.base import (
+    FAMILIES,
+    Family,
+    ModelInfo,
+    get_family,
+    register_family,
+)
+
+__all__ = ["FAMILIES", "Family", "ModelInfo", "get_family", "register_family"]

@@ -1,17 +1,34 @@
-"""Helpers shared by the batch-size model families: column checks that name the row."""
+"""Helpers shared by the model families: column checks that name the row, run labels."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from bayescale.exceptions import RunTableError, SpecError
-from bayescale.modeling.spec import ModelSpec
 
-__all__ = ["lognormal_prior", "numeric_column", "read_table", "require_columns", "source_of"]
+if TYPE_CHECKING:
+    from bayescale.modeling.spec import ModelSpec
+
+__all__ = [
+    "lognormal_prior",
+    "numeric_column",
+    "read_table",
+    "require_columns",
+    "run_labels",
+    "source_of",
+]
+
+
+def run_labels(runs: pd.DataFrame) -> list[str]:
+    """Labels of the ``run`` dim: the ``run_id`` column, else the row positions."""
+    if "run_id" in runs.columns:
+        return [str(v) for v in runs["run_id"]]
+    return [str(i) for i in range(len(runs))]
 
 
 def source_of(runs: pd.DataFrame) -> str:

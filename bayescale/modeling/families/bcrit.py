@@ -30,26 +30,26 @@ shear). Squared norms are divided by their geometric mean before modelling.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayescale.exceptions import RunTableError
 from bayescale.laws import get_law
-from bayescale.modeling.build import ModelInfo
 from bayescale.modeling.families._common import (
     lognormal_prior,
     numeric_column,
     require_columns,
     source_of,
 )
-from bayescale.modeling.spec import ModelSpec
+from bayescale.modeling.families.base import Family, ModelInfo, register_family
 
-__all__ = ["NOISE_COLUMNS", "READS_RAW_TABLE", "build", "prepare", "simulate_noise_runs"]
+if TYPE_CHECKING:
+    from bayescale.modeling.spec import ModelSpec
 
-#: ``bayescale fit --data FILE`` hands this family the file as read (not as a run table).
-READS_RAW_TABLE = True
+__all__ = ["BCRIT", "NOISE_COLUMNS", "build", "prepare", "simulate_noise_runs"]
+
 
 #: Columns of a gradient-noise table (the runner's ``runs.noise.csv``), besides the loss.
 NOISE_COLUMNS: tuple[str, ...] = ("b_small", "b_big", "g2_small", "g2_big")
@@ -340,3 +340,15 @@ def simulate_noise_runs(
                 }
             )
     return pd.DataFrame(rows)
+
+
+#: The ``bcrit`` model family.
+BCRIT = register_family(
+    Family(
+        name="bcrit",
+        description="critical batch size from raw gradient-noise statistics at two batch sizes",
+        prepare=prepare,
+        build=build,
+        reads_raw_table=True,
+    )
+)

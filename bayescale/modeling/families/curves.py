@@ -20,26 +20,26 @@ The compute-efficient frontier of a fit (α_C^min and the N, B, S allocation per
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayescale.exceptions import RunTableError
 from bayescale.laws import get_law
-from bayescale.modeling.build import ModelInfo
 from bayescale.modeling.families._common import (
     lognormal_prior,
     numeric_column,
     require_columns,
     source_of,
 )
-from bayescale.modeling.spec import ModelSpec
+from bayescale.modeling.families.base import Family, ModelInfo, register_family
 
-__all__ = ["READS_RAW_TABLE", "SKIP_FRACTION", "allocate", "build", "prepare"]
+if TYPE_CHECKING:
+    from bayescale.modeling.spec import ModelSpec
 
-#: ``bayescale fit --data FILE`` hands this family the file as read (curve rows).
-READS_RAW_TABLE = True
+__all__ = ["CURVES", "SKIP_FRACTION", "allocate", "build", "prepare"]
+
 #: Fraction of each curve's last step below which points are left out (warm-up).
 SKIP_FRACTION: float = 0.1
 _WHAT = "the kaplan_ns_curves model (learning curves)"
@@ -179,3 +179,16 @@ def allocate(posterior: Any, flops: Any) -> dict[str, Any]:
     from bayescale.analysis.frontier import optimum
 
     return optimum(posterior, flops)
+
+
+#: The ``curves`` model family.
+CURVES = register_family(
+    Family(
+        name="curves",
+        description="Kaplan's L(N, S_min) with B_crit(L) fitted to learning curves",
+        prepare=prepare,
+        build=build,
+        allocate=allocate,
+        reads_raw_table=True,
+    )
+)

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,13 +59,16 @@ import xarray as xr
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN
 from bayescale.data.schema import validate_runs
 from bayescale.exceptions import RunTableError, SpecError
-from bayescale.modeling.build import ModelInfo, run_labels
-from bayescale.modeling.families._common import lognormal_prior
-from bayescale.modeling.spec import ModelSpec
+from bayescale.modeling.families._common import lognormal_prior, run_labels
+from bayescale.modeling.families.base import Family, ModelInfo, register_family
+
+if TYPE_CHECKING:
+    from bayescale.modeling.spec import ModelSpec
 
 __all__ = [
     "BUDGET_RTOL",
     "DEFAULT_POOLED",
+    "ISOFLOP",
     "MIN_SIZES",
     "OPTIONS",
     "WINDOW",
@@ -644,3 +647,18 @@ def allocate(posterior: xr.Dataset, flops: Any) -> dict[str, xr.DataArray]:
         key: opt[key].transpose("chain", "draw", ..., "flops").rename(key)
         for key in ("params_opt", "tokens_opt")
     }
+
+
+#: The ``isoflop`` model family.
+ISOFLOP = register_family(
+    Family(
+        name="isoflop",
+        description="IsoFLOP valleys of all budgets jointly (Hoffmann et al.'s Approach 2)",
+        prepare=prepare,
+        build=build,
+        options=OPTIONS,
+        initial_values=initial_values,
+        allocate=allocate,
+        drops_outliers=True,
+    )
+)

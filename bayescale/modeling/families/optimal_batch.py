@@ -40,24 +40,27 @@ surface describes the loss (divergence, instability). The window is recorded in 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayescale.exceptions import RunTableError
 from bayescale.laws import get_law
-from bayescale.modeling.build import ModelInfo
 from bayescale.modeling.families._common import (
     lognormal_prior,
     numeric_column,
     require_columns,
     source_of,
 )
-from bayescale.modeling.spec import ModelSpec
+from bayescale.modeling.families.base import Family, ModelInfo, register_family
+
+if TYPE_CHECKING:
+    from bayescale.modeling.spec import ModelSpec
 
 __all__ = [
     "MIN_CELLS",
+    "OPTIMAL_BATCH",
     "OPTIONS",
     "WINDOW",
     "build",
@@ -429,3 +432,15 @@ def simulate_grid(
                         }
                     )
     return pd.DataFrame(rows)
+
+
+#: The ``optimal_batch`` model family.
+OPTIMAL_BATCH = register_family(
+    Family(
+        name="optimal_batch",
+        description="optimal batch size and learning rate inside a model of the loss surface",
+        prepare=prepare,
+        build=build,
+        options=OPTIONS,
+    )
+)

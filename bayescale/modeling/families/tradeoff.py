@@ -14,26 +14,26 @@ curves (the runner's ``runs.curves.csv``) into such rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayescale.exceptions import RunTableError
 from bayescale.laws import get_law
-from bayescale.modeling.build import ModelInfo
 from bayescale.modeling.families._common import (
     lognormal_prior,
     numeric_column,
     require_columns,
     source_of,
 )
-from bayescale.modeling.spec import ModelSpec
+from bayescale.modeling.families.base import Family, ModelInfo, register_family
 
-__all__ = ["READS_RAW_TABLE", "build", "prepare", "steps_to_target"]
+if TYPE_CHECKING:
+    from bayescale.modeling.spec import ModelSpec
 
-#: ``bayescale fit --data FILE`` hands this family the file as read (rows need no ``params``).
-READS_RAW_TABLE = True
+__all__ = ["TRADEOFF", "build", "prepare", "steps_to_target"]
+
 _WHAT = "the bcrit_tradeoff model (steps to target losses)"
 
 
@@ -190,3 +190,15 @@ def steps_to_target(
                 }
             )
     return pd.DataFrame(rows, columns=["run_id", "batch_size", "loss", "steps"])
+
+
+#: The ``tradeoff`` model family.
+TRADEOFF = register_family(
+    Family(
+        name="tradeoff",
+        description="B_crit from the steps runs at several batch sizes take to reach target losses",
+        prepare=prepare,
+        build=build,
+        reads_raw_table=True,
+    )
+)
