@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.constants import DEFAULT_CI_PROB, SAMPLE_DIMS
+from bayescale.constants import SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
+from bayescale.intervals import check_ci, eti_dims
 from bayescale.modeling import build
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 __all__ = [
     "NEW_GROUP",
     "R_STAR_TOKENS",
-    "check_ci",
-    "interval_bounds",
     "law_draws",
     "minimize_golden",
     "minimize_smooth",
@@ -41,27 +40,6 @@ NEW_GROUP = "<new>"
 R_STAR_TOKENS = 15.39
 #: Column name carrying the group value in tidy tables of pooled fits.
 GROUP_COLUMN = "group"
-
-
-def check_ci(ci_prob: float) -> float:
-    """Validate an interval mass and return it as a float."""
-    ci = float(ci_prob)
-    if not 0.0 < ci < 1.0:
-        raise BayescaleError(f"ci_prob must be between 0 and 1, got {ci_prob}")
-    return ci
-
-
-def interval_bounds(ci_prob: float) -> tuple[float, float]:
-    """Lower and upper quantile levels of an equal-tailed interval of mass ``ci_prob``.
-
-    Examples
-    --------
-    >>> interval_bounds(0.9)
-    (0.05, 0.95)
-    """
-    ci = check_ci(ci_prob)
-    lo = round((1.0 - ci) / 2.0, 12)
-    return lo, round(1.0 - lo, 12)
 
 
 def positive_values(name: str, values: Any) -> np.ndarray:
@@ -174,8 +152,7 @@ def summarize(
 
     Variables without sample dims are passed through unchanged.
     """
-    ci = check_ci(ci_prob if ci_prob is not None else ds.attrs.get("ci_prob", DEFAULT_CI_PROB))
-    lo, hi = interval_bounds(ci)
+    ci = check_ci(ci_prob if ci_prob is not None else ds.attrs.get("ci_prob"))
     out = xr.Dataset(attrs={**ds.attrs, "ci_prob": ci})
     for name in names if names is not None else list(ds.data_vars):
         da = ds[name]
@@ -183,11 +160,10 @@ def summarize(
         if not sdims:
             out[name] = da
             continue
-        q = da.quantile([lo, 0.5, hi], dim=sdims, skipna=False)
-        out[f"{name}_median"] = q.sel(quantile=0.5, drop=True)
-        out[f"{name}_lower"] = q.sel(quantile=lo, drop=True)
-        out[f"{name}_upper"] = q.sel(quantile=hi, drop=True)
-    return out.drop_vars("quantile", errors="ignore")
+        q = eti_dims(da, ci, dims=sdims)
+        for part in ("median", "lower", "upper"):
+            out[f"{name}_{part}"] = q[part]
+    return out
 
 
 def to_frame(ds: xr.Dataset, ci_prob: float | None = None) -> pd.DataFrame:

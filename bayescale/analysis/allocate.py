@@ -39,7 +39,6 @@ import xarray as xr
 from bayescale.analysis._common import (
     NEW_GROUP,
     R_STAR_TOKENS,
-    check_ci,
     law_draws,
     minimize_smooth,
     positive_scalar,
@@ -47,12 +46,12 @@ from bayescale.analysis._common import (
     to_frame,
 )
 from bayescale.constants import (
-    DEFAULT_CI_PROB,
     FLOPS_PER_PARAM_TOKEN,
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
     SAMPLE_DIMS,
 )
 from bayescale.exceptions import BayescaleError
+from bayescale.intervals import check_ci
 from bayescale.laws import Law, chinchilla_optimal, critical_batch, effective_data
 from bayescale.modeling import build
 
@@ -79,7 +78,7 @@ def allocate(
     fit: Fit,
     *,
     flops: Any,
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     inference_tokens: float = 0.0,
     unique_tokens: float | None = None,
     group: str | None = None,
@@ -95,8 +94,9 @@ def allocate(
         ``allocate(posterior, flops)``.
     flops : float or 1-d array-like
         Budgets C in FLOP (training, plus serving when ``inference_tokens`` > 0).
-    ci_prob : float, default 0.9
-        Interval mass used by :func:`to_frame`.
+    ci_prob : float, optional
+        Interval mass used by :func:`to_frame`. Default
+        :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     inference_tokens : float, default 0
         Tokens the model will serve over its life; the budget pays 2·N per served token.
     unique_tokens : float, optional

@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from bayescale.constants import DEFAULT_CI_PROB, SAMPLE_DIMS
+from bayescale.constants import SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError, ConvergenceWarning, RunTableError
+from bayescale.intervals import check_ci, eti
 from bayescale.modeling import build
 
 if TYPE_CHECKING:
@@ -332,7 +333,7 @@ def extrapolation_scores(
     lpd = special.logsumexp(logp, axis=1) - np.log(logp.shape[1])
     out: dict[str, Any] = {"n_fit": len(lower), "n_held_out": len(held)}
     for prob in COVERAGE_PROBS:
-        lo, hi = np.quantile(samples, [(1 - prob) / 2, (1 + prob) / 2], axis=1)
+        lo, _, hi = eti(samples, prob, axis=1)
         out[f"coverage_{round(prob * 100)}"] = float(np.mean((y >= lo) & (y <= hi)))
     median = np.exp(np.median(samples, axis=1))
     loss = np.exp(y)
@@ -425,7 +426,7 @@ def kaplan_vs_chinchilla(
     on: str = "params_nonembedding",
     nonembedding: str = "params_nonembedding",
     keep_best: Sequence[str] | None = None,
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     draws: int | None = None,
     tune: int | None = None,
     chains: int | None = None,
@@ -448,8 +449,9 @@ def kaplan_vs_chinchilla(
     keep_best : sequence of str, optional
         Keep only the lowest-loss run among rows sharing these columns (e.g.
         ``("params", "tokens")`` to keep the best learning rate of each (N, D)).
-    ci_prob : float, default 0.9
-        Mass of the interval of the implied exponent ``a``.
+    ci_prob : float, optional
+        Mass of the interval of the implied exponent ``a``. Default
+        :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     draws, tune, chains, random_seed : int, optional
         Sampler settings of every fit.
 
@@ -465,6 +467,7 @@ def kaplan_vs_chinchilla(
     from bayescale.data.schema import validate_runs
     from bayescale.modeling.model import ScalingModel
 
+    ci_prob = check_ci(ci_prob)
     table = validate_runs(runs)
     if keep_best:
         missing = [c for c in keep_best if c not in table.columns]
@@ -501,18 +504,17 @@ def kaplan_vs_chinchilla(
         name: extrapolation_scores(fit, threshold=threshold, on=on, **sampler)
         for name, fit in fits.items()
     }
-    lo_q, hi_q = (1 - ci_prob) / 2, (1 + ci_prob) / 2
     rows = {}
     for name, fit in fits.items():
-        a = optimal_exponent(fit)
+        a_lower, a_median, a_upper = eti(optimal_exponent(fit), ci_prob, skipna=True)
         ex = {k: v for k, v in extra[name].items() if k != "refit"}
         rows[name] = {
             **{c: loo.loc[name, c] for c in ("elpd_loo", "se", "elpd_diff", "dse", "weight")},
             "pareto_k_bad": int(loo.at[name, "pareto_k_bad"]),  # type: ignore[arg-type]
             **{f"extrap_{k}" if k in ("r_hat_max", "divergences") else k: v for k, v in ex.items()},
-            "a_median": float(a.median()),
-            "a_lower": float(a.quantile(lo_q)),
-            "a_upper": float(a.quantile(hi_q)),
+            "a_median": float(a_median),
+            "a_lower": float(a_lower),
+            "a_upper": float(a_upper),
             "r_hat_max": float(fit.diagnostics()["r_hat_max"]),
         }
     out = pd.DataFrame.from_dict(rows, orient="index")

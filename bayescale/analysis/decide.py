@@ -57,8 +57,6 @@ import xarray as xr
 
 from bayescale.analysis._common import (
     GROUP_COLUMN,
-    check_ci,
-    interval_bounds,
     law_draws,
     minimize_golden,
     minimize_smooth,
@@ -67,13 +65,13 @@ from bayescale.analysis._common import (
 )
 from bayescale.analysis.allocate import _bracket, _nonnegative, loss_function, optimum
 from bayescale.constants import (
-    DEFAULT_CI_PROB,
     FLOPS_PER_PARAM_TOKEN,
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
     PF_DAY,
     SAMPLE_DIMS,
 )
 from bayescale.exceptions import BayescaleError
+from bayescale.intervals import check_ci, eti
 from bayescale.laws import chinchilla_optimal
 from bayescale.modeling import build
 
@@ -143,7 +141,7 @@ def decide(
     inference_tokens: float = 0.0,
     unique_tokens: float | None = None,
     risk_quantile: float = 0.9,
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     group: str | None = None,
     random_seed: int | np.random.Generator | None = None,
 ) -> pd.DataFrame:
@@ -164,8 +162,9 @@ def decide(
         Cap on unique training tokens (repetition counted as effective data).
     risk_quantile : float, default 0.9
         Loss quantile minimised by ``risk_averse`` and reported as ``loss_q``.
-    ci_prob : float, default 0.9
-        Mass of the equal-tailed intervals.
+    ci_prob : float, optional
+        Mass of the equal-tailed intervals. Default
+        :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     group : str, optional
         Pooled fits: a group or ``NEW_GROUP``; None decides for every group in turn.
     random_seed : int or numpy.random.Generator, optional
@@ -352,7 +351,6 @@ def _decide_one(
     labels = list(choice)
     table = np.stack([losses(n[None, :], d[None, :]) for n, d in choice.values()], axis=-1)
     winner = np.argmin(table, axis=-1)  # (S, F); ties go to the first candidate listed
-    lo_q, hi_q = interval_bounds(ci)
     rows = []
     for k, label in enumerate(labels):
         n, d = choice[label]
@@ -360,17 +358,19 @@ def _decide_one(
         regret = lk - oracle
         feasible = d > 0
         with np.errstate(invalid="ignore"):
+            loss_lower, loss_median, loss_upper = eti(lk, ci, axis=0)
+            regret_lower, regret_median, regret_upper = eti(regret, ci, axis=0)
             stats = {
                 "loss_mean": lk.mean(axis=0),
-                "loss_median": np.quantile(lk, 0.5, axis=0),
-                "loss_lower": np.quantile(lk, lo_q, axis=0),
-                "loss_upper": np.quantile(lk, hi_q, axis=0),
+                "loss_median": loss_median,
+                "loss_lower": loss_lower,
+                "loss_upper": loss_upper,
                 "loss_q": np.quantile(lk, q, axis=0),
                 "p_best": (winner == k).mean(axis=0),
                 "regret_mean": regret.mean(axis=0),
-                "regret_median": np.quantile(regret, 0.5, axis=0),
-                "regret_lower": np.quantile(regret, lo_q, axis=0),
-                "regret_upper": np.quantile(regret, hi_q, axis=0),
+                "regret_median": regret_median,
+                "regret_lower": regret_lower,
+                "regret_upper": regret_upper,
             }
         for j, c in enumerate(budgets):
             row: dict[str, Any] = {
@@ -450,7 +450,7 @@ def inference_optimal(
     inference_tokens: float,
     group: str | None = None,
     random_seed: int | np.random.Generator | None = None,
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
 ) -> xr.Dataset:
     """The cheapest model that reaches a target loss, counting serving cost (Sardana et al.).
 

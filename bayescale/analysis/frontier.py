@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.constants import DEFAULT_CI_PROB, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayescale.constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
+from bayescale.intervals import eti_dims
 from bayescale.laws import alpha_c_min
 
 __all__ = ["FRONTIER_PARAMS", "alpha_c_min_posterior", "frontier", "optimum", "to_frame"]
@@ -207,7 +208,7 @@ def frontier(
     return ds
 
 
-def to_frame(ds: xr.Dataset, *, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFrame:
+def to_frame(ds: xr.Dataset, *, ci_prob: float | None = None) -> pd.DataFrame:
     """One row per budget: ``flops`` and ``<name>_median``, ``_lower``, ``_upper`` per variable.
 
     Examples
@@ -219,13 +220,9 @@ def to_frame(ds: xr.Dataset, *, ci_prob: float = DEFAULT_CI_PROB) -> pd.DataFram
     >>> "params_opt_median" in frame.columns
     True
     """
-    if not 0 < ci_prob < 1:
-        raise BayescaleError(f"ci_prob must lie in (0, 1), got {ci_prob!r}")
-    lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
-    q = ds.quantile([lo, 0.5, hi], dim=list(SAMPLE_DIMS))
     rows: dict[str, Any] = {"flops": ds["flops"].values}
     for name in ds.data_vars:
-        rows[f"{name}_median"] = q[name].sel(quantile=0.5).values
-        rows[f"{name}_lower"] = q[name].sel(quantile=lo).values
-        rows[f"{name}_upper"] = q[name].sel(quantile=hi).values
+        q = eti_dims(ds[name], ci_prob, skipna=True)
+        for part in ("median", "lower", "upper"):
+            rows[f"{name}_{part}"] = q[part].values
     return pd.DataFrame(rows)

@@ -22,9 +22,9 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-from bayescale.constants import DEFAULT_CI_PROB
 from bayescale.data.schema import validate_runs
 from bayescale.exceptions import BayescaleError, RunTableError
+from bayescale.intervals import check_ci
 
 if TYPE_CHECKING:
     from bayescale.modeling.fit import Fit
@@ -101,7 +101,7 @@ def envelope(
     runs: pd.DataFrame,
     *,
     group: str | None = None,
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     rtol: float | None = None,
 ) -> pd.DataFrame:
     """Approach 1: power laws ``N_opt ∝ C^a`` and ``D_opt ∝ C^b`` through the budgets' best runs.
@@ -112,9 +112,9 @@ def envelope(
         Run table with several FLOP budgets.
     group : str, optional
         Group column: one fit per group.
-    ci_prob : float, default 0.9
+    ci_prob : float, optional
         Mass of the t intervals of the slopes (they reflect scatter of the optima, not the
-        coarseness of the size grid).
+        coarseness of the size grid). Default :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     rtol : float, optional
         Budget tolerance (see :func:`envelope_optima`).
 
@@ -140,6 +140,7 @@ def envelope(
     >>> round(float(envelope(runs)["a"].iloc[0]), 3)
     0.5
     """
+    ci_prob = check_ci(ci_prob)
     optima = envelope_optima(runs, group=group, rtol=rtol)
     keys = optima["group"] if group else pd.Series("", index=optima.index)
     out = []

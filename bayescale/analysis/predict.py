@@ -26,14 +26,14 @@ import xarray as xr
 
 from bayescale.analysis._common import (
     NEW_GROUP,
-    check_ci,
     law_draws,
     positive_values,
     summarize,
     to_frame,
 )
-from bayescale.constants import DEFAULT_CI_PROB, FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayescale.constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
+from bayescale.intervals import check_ci
 
 if TYPE_CHECKING:
     from bayescale.laws import Law
@@ -58,7 +58,7 @@ def predict(
     flops: Any = None,
     at: pd.DataFrame | None = None,
     kind: Kind = "mean",
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     group: str | None = None,
     random_seed: int | np.random.Generator | None = None,
     grid: bool = False,
@@ -87,8 +87,9 @@ def predict(
         ``"mean"``: the law's expected loss (uncertainty of the law only). ``"predictive"``: a
         new run's loss, adding the likelihood's noise on log loss (Student-t with the spec's
         ``nu``, or Normal, scale the posterior ``sigma``), drawn from ``random_seed``.
-    ci_prob : float, default 0.9
-        Mass of the equal-tailed interval reported by :func:`to_frame` / :func:`bands`.
+    ci_prob : float, optional
+        Mass of the equal-tailed interval reported by :func:`to_frame` / :func:`bands`. Default
+        :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     group : str, optional
         Pooled fits: one group's value, :data:`NEW_GROUP` (``"<new>"``) for an unseen group
         drawn from the population, or None for every group (the group column's name becomes a

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bayescale.constants import DEFAULT_CI_PROB
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -39,6 +41,16 @@ def write_csv(frame: pd.DataFrame, out: str | Path) -> Path:
 def add_quiet(parser: Any) -> None:
     """Add the ``--quiet`` flag."""
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
+
+
+def add_ci(parser: Any) -> None:
+    """Add ``--ci``, the interval mass (default :data:`~bayescale.constants.DEFAULT_CI_PROB`)."""
+    parser.add_argument(
+        "--ci",
+        type=float,
+        default=DEFAULT_CI_PROB,
+        help=f"interval mass (default {DEFAULT_CI_PROB:g})",
+    )
 
 
 def add_budget_variant_args(parser: Any) -> None:

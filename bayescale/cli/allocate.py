@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bayescale.cli._common import add_budget_variant_args, add_quiet, say, write_csv
+from bayescale.cli._common import add_budget_variant_args, add_ci, add_quiet, say, write_csv
 from bayescale.cli.predict import add_group_args, group_value
 
 
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("fit", help="a fit file written by `bayescale fit`")
     p.add_argument("--flops", type=float, nargs="+", required=True, help="budgets C in FLOP")
-    p.add_argument("--ci", type=float, default=0.9, help="interval mass (default 0.9)")
+    add_ci(p)
     add_budget_variant_args(p)
     p.add_argument(
         "--method",

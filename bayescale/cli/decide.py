@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from bayescale.cli._common import add_budget_variant_args, add_quiet, say, write_csv
+from bayescale.cli._common import add_budget_variant_args, add_ci, add_quiet, say, write_csv
 from bayescale.cli.predict import add_group_args, group_value
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also report the cheapest model (training + serving) reaching these "
         "losses, with --inference-tokens",
     )
-    p.add_argument("--ci", type=float, default=0.9, help="interval mass (default 0.9)")
+    add_ci(p)
     add_group_args(p)
     p.add_argument("--seed", type=int, default=None, help="seed of new-group draws")
     p.add_argument("--out", help="also write the full table as CSV")

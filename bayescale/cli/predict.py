@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bayescale.cli._common import add_quiet, say, write_csv
+from bayescale.cli._common import add_ci, add_quiet, say, write_csv
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="mean",
         help="mean: the law's expected loss; predictive: a new run (adds noise)",
     )
-    p.add_argument("--ci", type=float, default=0.9, help="interval mass (default 0.9)")
+    add_ci(p)
     add_group_args(p)
     p.add_argument("--seed", type=int, default=None, help="seed of noise / new-group draws")
     p.add_argument("--out", required=True, help="output CSV")

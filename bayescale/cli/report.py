@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bayescale.cli._common import add_quiet, say
+from bayescale.cli._common import add_ci, add_quiet, say
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("fit", help="a fit file written by `bayescale fit`")
     p.add_argument("--out", required=True, help="output HTML file")
-    p.add_argument("--ci", type=float, default=0.9, help="interval mass (default 0.9)")
+    add_ci(p)
     p.add_argument(
         "--flops",
         type=float,

@@ -6,12 +6,14 @@ import argparse
 import json
 import math
 
+from bayescale.cli._common import add_ci
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``summary`` subcommand."""
     p = sub.add_parser("summary", help="posterior medians, intervals and diagnostics of a fit")
     p.add_argument("fit", help="a fit file written by `bayescale fit`")
-    p.add_argument("--ci", type=float, default=0.9, help="interval mass (default 0.9)")
+    add_ci(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 

@@ -15,8 +15,9 @@ import pandas as pd
 import xarray as xr
 
 from bayescale._version import __version__
-from bayescale.constants import DEFAULT_CI_PROB, SAMPLE_DIMS
+from bayescale.constants import SAMPLE_DIMS
 from bayescale.exceptions import ConvergenceWarning, FitFileError
+from bayescale.intervals import check_ci, eti_dims
 from bayescale.laws import Law, get_law
 from bayescale.modeling import _container
 from bayescale.modeling.build import ModelInfo, family_module
@@ -253,7 +254,7 @@ class Fit:
         return problems
 
     def summary(
-        self, *, ci_prob: float = DEFAULT_CI_PROB, var_names: list[str] | None = None
+        self, *, ci_prob: float | None = None, var_names: list[str] | None = None
     ) -> pd.DataFrame:
         """Tidy posterior summary: median, equal-tailed interval, mean, sd, R-hat, ESS.
 
@@ -261,8 +262,9 @@ class Fit:
 
         Parameters
         ----------
-        ci_prob : float, default 0.9
-            Mass of the equal-tailed interval (columns ``lower`` and ``upper``).
+        ci_prob : float, optional
+            Mass of the equal-tailed interval (columns ``lower`` and ``upper``). Default
+            :data:`~bayescale.constants.DEFAULT_CI_PROB`.
         var_names : list of str, optional
             Variables to include (default :meth:`param_names`).
 
@@ -273,10 +275,10 @@ class Fit:
         """
         import arviz_stats as azs
 
+        ci_prob = check_ci(ci_prob)
         names = var_names or self.param_names()
         post = self.posterior[names]
-        lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
-        q = post.quantile([lo, 0.5, hi], dim=list(SAMPLE_DIMS))
+        q = {name: eti_dims(post[name], ci_prob, skipna=True) for name in names}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             rhat = azs.rhat(post, sample_dims=list(SAMPLE_DIMS))
@@ -299,9 +301,9 @@ class Fit:
                 rows.append(
                     {
                         "param": label,
-                        "median": float(q[name].sel(sel).sel(quantile=0.5).values),
-                        "lower": float(q[name].sel(sel).sel(quantile=lo).values),
-                        "upper": float(q[name].sel(sel).sel(quantile=hi).values),
+                        "median": get(q[name], "median"),
+                        "lower": get(q[name], "lower"),
+                        "upper": get(q[name], "upper"),
                         "mean": get(mean),
                         "sd": get(sd),
                         "r_hat": get(rhat),

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayescale.constants import DEFAULT_CI_PROB, FLOPS_PER_PARAM_TOKEN, PF_DAY, SAMPLE_DIMS
+from bayescale.constants import FLOPS_PER_PARAM_TOKEN, PF_DAY, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
 from bayescale.laws import chinchilla_optimal, get_law
 from bayescale.modeling import build
@@ -25,7 +25,6 @@ from bayescale.modeling import build
 __all__ = [
     "REFERENCE_FITS",
     "ReferenceFit",
-    "interval",
     "loss_draws",
     "optimal_draws",
     "prior_predictive_draws",
@@ -82,28 +81,6 @@ def require_loss_family(fit: Any, what: str) -> None:
         raise BayescaleError(
             f"{what} draws loss laws of N and D; {law.name!r} is a {law.family!r}-family model"
         )
-
-
-def interval(draws: xr.DataArray, ci_prob: float = DEFAULT_CI_PROB) -> xr.Dataset:
-    """Median and equal-tailed interval over ``chain`` and ``draw``.
-
-    Returns
-    -------
-    xarray.Dataset
-        Variables ``median``, ``lower`` and ``upper``.
-    """
-    if not 0 < ci_prob < 1:
-        raise BayescaleError(f"ci_prob must be between 0 and 1, got {ci_prob}")
-    lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
-    dims = [d for d in SAMPLE_DIMS if d in draws.dims]
-    q = draws.quantile([lo, 0.5, hi], dim=dims)
-    return xr.Dataset(
-        {
-            "median": q.sel(quantile=0.5, drop=True),
-            "lower": q.sel(quantile=lo, drop=True),
-            "upper": q.sel(quantile=hi, drop=True),
-        }
-    )
 
 
 def loss_draws(

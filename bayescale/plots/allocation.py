@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bayescale.constants import DEFAULT_CI_PROB
 from bayescale.exceptions import BayescaleError
+from bayescale.intervals import check_ci, eti_dims
 from bayescale.plots import _draws
 from bayescale.plots._style import COLORS, REFERENCE_STYLES, get_ax, merged
 
@@ -27,7 +27,7 @@ def plot_frontier(
     quantity: Literal["params", "tokens", "tokens_per_param"] = "params",
     flops: Sequence[float] | None = None,
     references: Sequence[str] = ("kaplan", "hoffmann", "epoch"),
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     show_data_range: bool = True,
     style: Mapping[str, Mapping[str, Any]] | None = None,
     ax: Any = None,
@@ -46,8 +46,9 @@ def plot_frontier(
         Published fits drawn for contrast: ``"kaplan"`` (Kaplan et al. 2020, eq. 6.1),
         ``"hoffmann"`` (Hoffmann et al. 2022, Approach 3) and ``"epoch"`` (Besiroglu et al.
         2024); see :data:`bayescale.plots._draws.REFERENCE_FITS`.
-    ci_prob : float, default 0.9
-        Mass of the equal-tailed band.
+    ci_prob : float, optional
+        Mass of the equal-tailed band. Default
+        :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     show_data_range : bool
         Shade the range of compute the fit saw (outside it the frontier is an extrapolation).
     style : mapping, optional
@@ -68,6 +69,7 @@ def plot_frontier(
     >>> ax.get_ylabel()
     'compute-optimal tokens D_opt'
     """
+    ci_prob = check_ci(ci_prob)
     if quantity not in _QUANTITY:
         raise BayescaleError(f"quantity must be one of {', '.join(_QUANTITY)}, not {quantity!r}")
     unknown = [r for r in references if r not in _draws.REFERENCE_FITS]
@@ -86,7 +88,7 @@ def plot_frontier(
     if c.ndim != 1 or c.size < 2 or np.any(c <= 0):
         raise BayescaleError("flops must hold at least two positive budgets")
     var, label = _QUANTITY[quantity]
-    q = _draws.interval(_draws.optimal_draws(fit, c)[var], ci_prob)
+    q = eti_dims(_draws.optimal_draws(fit, c)[var], ci_prob, skipna=True)
     gdim = fit.info.group if fit.info.group in q.dims else None
     groups = list(q[gdim].values) if gdim else [None]
     for i, g in enumerate(groups):

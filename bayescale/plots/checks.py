@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from bayescale.constants import DEFAULT_CI_PROB
 from bayescale.exceptions import BayescaleError
+from bayescale.intervals import check_ci, eti_dims
 from bayescale.laws import get_law
 from bayescale.plots import _draws
 from bayescale.plots._style import COLORS, get_ax, merged
@@ -21,7 +21,7 @@ def plot_ppc(
     fit: Any,
     *,
     prior: bool = False,
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     draws: int = 500,
     seed: int = 0,
     style: Mapping[str, Mapping[str, Any]] | None = None,
@@ -41,8 +41,9 @@ def plot_ppc(
         A fitted loss law.
     prior : bool
         Prior (True) or posterior (False) predictive check.
-    ci_prob : float, default 0.9
-        Mass of each run's predictive interval.
+    ci_prob : float, optional
+        Mass of each run's predictive interval. Default
+        :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     draws : int
         Number of prior draws (prior check only; the posterior check uses every draw).
     seed : int
@@ -65,6 +66,7 @@ def plot_ppc(
     >>> ax.get_xlabel()
     'observed loss'
     """
+    ci_prob = check_ci(ci_prob)
     _draws.require_loss_family(fit, "plot_ppc")
     law = get_law(fit.spec.law)
     runs = fit.runs
@@ -83,7 +85,7 @@ def plot_ppc(
             labels = xr.DataArray(runs[gdim].astype(str).to_numpy(), dims="point")
             pred = pred.sel({gdim: labels})
     with np.errstate(invalid="ignore"):
-        q = _draws.interval(pred, ci_prob)
+        q = eti_dims(pred, ci_prob, skipna=True)
     obs = runs["loss"].to_numpy(float)
     med, lo, hi = q["median"].values, q["lower"].values, q["upper"].values
     inside = float(np.mean((obs >= lo) & (obs <= hi)))

@@ -8,8 +8,9 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from bayescale.constants import DEFAULT_CI_PROB, FLOPS_PER_PARAM_TOKEN
+from bayescale.constants import FLOPS_PER_PARAM_TOKEN
 from bayescale.exceptions import BayescaleError
+from bayescale.intervals import check_ci, eti_dims
 from bayescale.laws import get_law
 from bayescale.plots import _draws
 from bayescale.plots._style import COLORS, get_ax, merged
@@ -99,7 +100,7 @@ def plot_loss(
     x: str = "params",
     at: Sequence[float] | None = None,
     kind: Literal["mean", "predictive"] = "mean",
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     extend: float = 3.0,
     n_points: int = 120,
     show_data: bool = True,
@@ -125,8 +126,9 @@ def plot_loss(
         Values of the other input at which to draw the law (``params``/``tokens`` only).
     kind : {"mean", "predictive"}
         Band of the law's expected loss, or with the observation noise added.
-    ci_prob : float, default 0.9
-        Mass of the equal-tailed band.
+    ci_prob : float, optional
+        Mass of the equal-tailed band. Default
+        :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     extend : float, default 3
         How far beyond the data's range to draw the law (a factor on each side).
     n_points : int
@@ -153,6 +155,7 @@ def plot_loss(
     >>> ax.get_xscale(), ax.get_yscale()
     ('log', 'log')
     """
+    ci_prob = check_ci(ci_prob)
     _draws.require_loss_family(fit, "plot_loss")
     law = get_law(fit.spec.law)
     ax = get_ax(ax)
@@ -166,7 +169,7 @@ def plot_loss(
             raise BayescaleError("the run table has no 'flops' column to draw against")
         grid = _grid(flops, extend, n_points)
         loss = _draws_for(fit, {"flops": grid}, kind, seed)  # the compute-optimal frontier
-        q = _draws.interval(loss, ci_prob)
+        q = eti_dims(loss, ci_prob, skipna=True)
         groups = list(q[gdim].values) if gdim else [None]
         for i, g in enumerate(groups):
             qg = q.sel({gdim: g}) if gdim else q
@@ -197,7 +200,7 @@ def plot_loss(
         k = 0
         for extra, label in slices:
             draws = _draws_for(fit, {x: grid, **extra}, kind, seed)
-            q = _draws.interval(draws, ci_prob)
+            q = eti_dims(draws, ci_prob, skipna=True)
             groups = list(q[gdim].values) if gdim else [None]
             for g in groups:
                 qg = q.sel({gdim: g}) if gdim else q
@@ -221,7 +224,7 @@ def plot_isoflop(
     *,
     flops: Sequence[float] | None = None,
     group: str | None = None,
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     span: float = 30.0,
     n_points: int = 120,
     show_data: bool = True,
@@ -242,8 +245,9 @@ def plot_isoflop(
         Budgets (default: four budgets spread over the data's compute range).
     group : str, optional
         Pooled fits: the group to draw (default: the first), or ``"<new>"`` for an unseen one.
-    ci_prob : float, default 0.9
-        Mass of the bands and of the interval of the optimal size.
+    ci_prob : float, optional
+        Mass of the bands and of the interval of the optimal size. Default
+        :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     span : float, default 30
         The curve covers ``N_opt / span`` to ``N_opt · span``.
     n_points : int
@@ -268,6 +272,7 @@ def plot_isoflop(
     >>> len(ax.lines) >= 2
     True
     """
+    ci_prob = check_ci(ci_prob)
     _draws.require_loss_family(fit, "plot_isoflop")
     ax = get_ax(ax)
     runs = fit.runs
@@ -285,15 +290,15 @@ def plot_isoflop(
     if gdim is not None and group is None:
         group = str(fit.posterior[gdim].values[0])  # one group per panel
     opt = _draws.optimal_draws(fit, budgets, group=group)
-    n_q = _draws.interval(opt["params_opt"], ci_prob)
-    l_q = _draws.interval(opt["loss_opt"], ci_prob)
+    n_q = eti_dims(opt["params_opt"], ci_prob, skipna=True)
+    l_q = eti_dims(opt["loss_opt"], ci_prob, skipna=True)
     for i, c in enumerate(budgets):
         color = COLORS[i % len(COLORS)]
         centre = float(n_q["median"].isel(flops=i))
         n = np.logspace(np.log10(centre / span), np.log10(centre * span), n_points)
         d = c / (FLOPS_PER_PARAM_TOKEN * n)
-        q = _draws.interval(
-            _draws.loss_draws(fit, {"params": n, "tokens": d}, group=group), ci_prob
+        q = eti_dims(
+            _draws.loss_draws(fit, {"params": n, "tokens": d}, group=group), ci_prob, skipna=True
         )
         _band(ax, n, q, color=color, label=f"C = {_fmt(c)}", style=style)
         med = float(n_q["median"].isel(flops=i))

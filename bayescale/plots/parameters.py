@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayescale.constants import DEFAULT_CI_PROB
 from bayescale.exceptions import BayescaleError
+from bayescale.intervals import check_ci, eti
 from bayescale.plots._style import COLORS, REFERENCE_CYCLE, get_ax, merged
 
 __all__ = ["plot_comparison", "plot_parameter"]
@@ -22,7 +22,7 @@ def plot_parameter(
     group: str | None = None,
     references: Sequence[str] | None = None,
     log: bool | None = None,
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     style: Mapping[str, Mapping[str, Any]] | None = None,
     ax: Any = None,
 ) -> Any:
@@ -43,8 +43,9 @@ def plot_parameter(
     log : bool, optional
         Log-scaled horizontal axis (default: for the law's prefactors, such as ``A`` and ``B``,
         whose posteriors are skewed over orders of magnitude).
-    ci_prob : float, default 0.9
-        Mass of the shaded equal-tailed interval.
+    ci_prob : float, optional
+        Mass of the shaded equal-tailed interval. Default
+        :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     style : mapping, optional
         Style overrides by role (``hist``, ``interval``, ``line``) or reference name.
     ax : matplotlib.axes.Axes, optional
@@ -77,8 +78,7 @@ def plot_parameter(
             raise BayescaleError(f"group {group!r} not in {extra[0]!r} of {name!r}")
         da = da.sel({extra[0]: group})
     values = np.asarray(da.values, dtype=float).ravel()  # every group (or budget) together
-    if not 0 < ci_prob < 1:
-        raise BayescaleError(f"ci_prob must be between 0 and 1, got {ci_prob}")
+    ci_prob = check_ci(ci_prob)
     if log is None:
         law = fit.law
         log = name in law.prefactors or name.removesuffix("_pop") in law.prefactors
@@ -93,8 +93,7 @@ def plot_parameter(
         hist["density"] = False  # equal-width bins in log x: counts are the density of log x
         ax.set_xscale("log")
     ax.hist(values, **hist)
-    tail = (1 - ci_prob) / 2
-    lo, med, hi = (float(v) for v in np.quantile(values, [tail, 0.5, 1 - tail]))
+    lo, med, hi = (float(v) for v in eti(values, ci_prob))
     ax.axvspan(lo, hi, label=f"{ci_prob:.0%} interval", **merged("interval", style))
     ax.axvline(med, label=f"median {med:.4g}", **merged("line", style, color=COLORS[0]))
     from bayescale.data.published import published_fit, published_fits

@@ -18,8 +18,8 @@ import pandas as pd
 
 from bayescale._atomic import atomic_path
 from bayescale._version import __version__
-from bayescale.constants import DEFAULT_CI_PROB
 from bayescale.exceptions import BayescaleError
+from bayescale.intervals import check_ci
 
 __all__ = ["FIGURES", "STANDARD_BUDGETS", "render_report", "write_report"]
 
@@ -355,7 +355,7 @@ def render_report(
     fit: Any,
     *,
     budgets: Sequence[float] = STANDARD_BUDGETS,
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     figures: Sequence[str] | None = None,
     title: str | None = None,
 ) -> str:
@@ -367,8 +367,9 @@ def render_report(
         A fit (e.g. from :func:`bayescale.load_fit`).
     budgets : sequence of float
         FLOP budgets of the allocation tables (default :data:`STANDARD_BUDGETS`).
-    ci_prob : float, default 0.9
-        Mass of every equal-tailed interval on the page.
+    ci_prob : float, optional
+        Mass of every equal-tailed interval on the page. Default
+        :data:`~bayescale.constants.DEFAULT_CI_PROB`.
     figures : sequence of str, optional
         Keys of :data:`FIGURES` to include (default: all). A figure the model cannot draw
         (e.g. an allocation for a law without N and D) is replaced by a note saying why.
@@ -380,8 +381,7 @@ def render_report(
     str
         The page.
     """
-    if not 0 < ci_prob < 1:
-        raise BayescaleError(f"ci_prob must be between 0 and 1, got {ci_prob}")
+    ci_prob = check_ci(ci_prob)
     keys = list(FIGURES) if figures is None else list(figures)
     unknown = [k for k in keys if k not in FIGURES]
     if unknown:
@@ -439,7 +439,7 @@ def write_report(
     path: str | Path,
     *,
     budgets: Sequence[float] = STANDARD_BUDGETS,
-    ci_prob: float = DEFAULT_CI_PROB,
+    ci_prob: float | None = None,
     figures: Sequence[str] | None = None,
     title: str | None = None,
 ) -> Path:
