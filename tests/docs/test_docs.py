@@ -24,8 +24,6 @@ SETUP = re.compile(r"<!--\s*docs-setup\n(.*?)-->", re.S)
 #: Pages whose code does not run on its own yet, with the reason (strict: remove when fixed).
 NOT_SELF_CONTAINED: dict[str, str] = {}
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
-#: Pages other engineers are writing: linked from the index before they exist.
-PENDING = {"isoflop-and-comparison.md", "batch-size.md"}
 
 
 def _rel(page: Path) -> str:
@@ -92,7 +90,7 @@ def test_relative_links_resolve(page):
         if re.match(r"^[a-z]+:", target):
             continue  # external (https:, mailto:)
         path = (page.parent / target).resolve()
-        if not path.exists() and path.name not in PENDING:
+        if not path.exists():
             broken.append(target)
     assert not broken, f"{_rel(page)} links to missing files: {broken}"
 

@@ -254,7 +254,6 @@ def test_cli_fits_a_noise_file(table, tiny_fit, tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not RUNNER_NOISE.exists(), reason="runner's bundled noise table not present")
 def test_cli_fits_the_runner_noise_file(tmp_path, capsys):
     _cli_fit_and_summary(RUNNER_NOISE, tmp_path, capsys)
 

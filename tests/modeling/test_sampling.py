@@ -3,6 +3,7 @@ import pymc as pm
 import pytest
 
 from bayescale.exceptions import SpecError
+from bayescale.modeling import sampling
 from bayescale.modeling.sampling import (
     LOW_RANK_MAX_DIM,
     _adaptation,
@@ -32,8 +33,28 @@ def test_adaptation_auto_switches_on_dimension():
         _adaptation("dense", 3)
 
 
+@pytest.mark.parametrize("nutpie", [True, False])
+def test_auto_is_the_fastest_installed_sampler(monkeypatch, nutpie):
+    real = sampling.importlib.util.find_spec
+
+    def find_spec(name, *args):
+        if name == "nutpie":
+            return real("pytest") if nutpie else None  # any spec stands for "installed"
+        return real(name, *args)
+
+    monkeypatch.setattr(sampling.importlib.util, "find_spec", find_spec)
+    expect = ["nutpie", "pymc"] if nutpie else ["pymc"]
+    assert sampling.available_samplers() == expect
+    assert resolve_sampler("auto") == expect[0]
+    assert resolve_sampler("pymc") == "pymc"
+    if nutpie:
+        assert resolve_sampler("nutpie") == "nutpie"
+    else:
+        with pytest.raises(SpecError, match="not installed"):
+            resolve_sampler("nutpie")
+
+
 def test_sampler_names():
-    assert resolve_sampler("auto") in {"nutpie", "pymc"}
     with pytest.raises(SpecError, match="unknown sampler"):
         resolve_sampler("emcee")
 

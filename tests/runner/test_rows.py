@@ -52,7 +52,6 @@ def test_smoke_rows_validate(smoke_out: Path) -> None:
     assert len(runs) == 4
 
 
-@pytest.mark.skipif(not DATASET.exists(), reason="dataset not generated yet")
 def test_committed_dataset_validates_and_spans_n_and_d() -> None:
     runs = _check(DATASET)
     sizes = runs.groupby("params")["tokens"].nunique()
