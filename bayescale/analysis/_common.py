@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from bayescale.constants import SAMPLE_DIMS
+from bayescale.data.published import published_fit
 from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci, eti_dims
 from bayescale.modeling import build
@@ -36,8 +37,9 @@ __all__ = [
 #: values and their spread (``p_new = p_pop·exp(tau·z)``, ``z ~ Normal(0, 1)``).
 NEW_GROUP = "<new>"
 #: Muennighoff et al. 2023 (arXiv:2305.16264): decay constant of the value of repeated tokens
-#: (R_D* fitted on C4), used when a law without its own ``R_star`` is asked about unique data.
-R_STAR_TOKENS = 15.39
+#: (R_D* fitted on C4, the published fit ``muennighoff2023``), used when a law without its own
+#: ``R_star`` is asked about unique data.
+R_STAR_TOKENS: float = published_fit("muennighoff2023").values["R_star"]
 #: Column name carrying the group value in tidy tables of pooled fits.
 GROUP_COLUMN = "group"
 

@@ -50,6 +50,7 @@ from bayescale.constants import (
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
     SAMPLE_DIMS,
 )
+from bayescale.data.published import published_fit
 from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci
 from bayescale.laws import Law, chinchilla_optimal, critical_batch, effective_data
@@ -65,9 +66,10 @@ __all__ = ["ALLOCATION_VARS", "allocate", "loss_function", "optimum", "to_frame"
 ALLOCATION_VARS: tuple[str, ...] = ("params_opt", "tokens_opt", "tokens_per_param", "loss_opt")
 #: Search range of the numerical optimum, as tokens per parameter D/N.
 RATIO_RANGE: tuple[float, float] = (1e-6, 1e8)
-#: Kaplan et al. 2020 critical batch B_crit(L) = B*/L^(1/α_B), used when the posterior has none.
-KAPLAN_B_STAR = 2.1e8
-KAPLAN_ALPHA_B = 0.21
+#: Kaplan et al. 2020 critical batch B_crit(L) = B*/L^(1/α_B), used when the posterior has none
+#: (the published fit ``kaplan2020_bcrit`` of ``datasets/published_fits.toml``).
+KAPLAN_B_STAR: float = published_fit("kaplan2020_bcrit").values["B_star"]
+KAPLAN_ALPHA_B: float = published_fit("kaplan2020_bcrit").values["alpha_B"]
 #: A 12·N·B_crit·S_min budget: S = 2·S_min steps at B = B_crit (McCandlish et al. 2018).
 _KAPLAN_NS_FACTOR = 2.0 * FLOPS_PER_PARAM_TOKEN
 

@@ -67,9 +67,9 @@ from bayescale.analysis.allocate import _bracket, _nonnegative, loss_function, o
 from bayescale.constants import (
     FLOPS_PER_PARAM_TOKEN,
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
-    PF_DAY,
     SAMPLE_DIMS,
 )
+from bayescale.data.published import published_fit
 from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci, eti
 from bayescale.laws import chinchilla_optimal
@@ -97,12 +97,14 @@ BUILTIN_CANDIDATES: tuple[str, ...] = (
     "chinchilla_20",
     "hoffmann_a3",
 )
-#: Kaplan et al. 2020 (arXiv:2001.08361, Fig. 14): N_opt = coef·(C_min / PF-day)^exponent.
-KAPLAN_RULE: dict[str, float] = {"coef": 1.3e9, "exponent": 0.73}
+#: Kaplan et al. 2020 (arXiv:2001.08361, eq. 6.1): N_opt = n_coef·C_min^a, C in FLOP (the
+#: published fit ``kaplan2020_allocation`` of ``datasets/published_fits.toml``).
+KAPLAN_RULE: dict[str, float] = dict(published_fit("kaplan2020_allocation").values)
 #: Tokens per parameter of the Chinchilla rule of thumb (Hoffmann et al. 2022).
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
-#: Hoffmann et al. 2022 (arXiv:2203.15556) eq. 10, the printed (rounded) Approach-3 fit.
-HOFFMANN_A3: dict[str, float] = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+#: Hoffmann et al. 2022 (arXiv:2203.15556) eq. 10, the printed (rounded) Approach-3 fit (the
+#: published fit ``hoffmann2022_approach3``).
+HOFFMANN_A3: dict[str, float] = dict(published_fit("hoffmann2022_approach3").values)
 
 Candidate = str | tuple[float, float | None]
 
@@ -259,7 +261,7 @@ def _label(c: Candidate) -> str:
 def _rule_for_training(name: str, c_train: np.ndarray) -> np.ndarray:
     """N that a published rule picks for a training budget ``c_train`` (FLOP)."""
     if name == "kaplan":
-        return KAPLAN_RULE["coef"] * (c_train / PF_DAY) ** KAPLAN_RULE["exponent"]
+        return KAPLAN_RULE["n_coef"] * c_train ** KAPLAN_RULE["a"]
     if name == "chinchilla_20":
         return np.sqrt(c_train / (FLOPS_PER_PARAM_TOKEN * CHINCHILLA_TOKENS_PER_PARAM))
     return np.asarray(chinchilla_optimal(c_train, **HOFFMANN_A3)["params_opt"])

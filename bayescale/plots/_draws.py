@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayescale.constants import FLOPS_PER_PARAM_TOKEN, PF_DAY, SAMPLE_DIMS
+from bayescale.constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
 from bayescale.laws import chinchilla_optimal, get_law
 from bayescale.modeling import build
@@ -68,10 +68,6 @@ REFERENCE_FITS: dict[str, ReferenceFit] = {
     "hoffmann": ReferenceFit("Hoffmann et al. 2022", "hoffmann2022_approach3_unrounded"),
     "epoch": ReferenceFit("Besiroglu et al. 2024 (Epoch)", "besiroglu2024"),
 }
-
-#: Kaplan et al. 2020, eq. (6.1): N_opt ≈ 1.3e9 · (C_min / PF-day)^0.73 (the exponent is read
-#: from the published-fits table, the coefficient is the paper's).
-KAPLAN_N_COEF = 1.3e9
 
 
 def require_loss_family(fit: Any, what: str) -> None:
@@ -146,7 +142,7 @@ def reference_allocation(name: str, flops: np.ndarray) -> dict[str, np.ndarray]:
     ref = REFERENCE_FITS[name]
     c = np.asarray(flops, dtype=float)
     if ref.law == "compute_optimal":
-        n = KAPLAN_N_COEF * (c / PF_DAY) ** ref.values["a"]
+        n = ref.values["n_coef"] * c ** ref.values["a"]
         return {"params_opt": n, "tokens_opt": c / (FLOPS_PER_PARAM_TOKEN * n)}
     values = {p: ref.values[p] for p in ("E", "A", "B", "alpha", "beta")}
     out = chinchilla_optimal(c, **values)
