@@ -26,9 +26,10 @@ _LAZY: dict[str, str] = {
     "list_datasets": "bayescale.data.registry",
     "dataset_path": "bayescale.data.registry",
     "get_data_home": "bayescale.data.registry",
-    "simulate_runs": "bayescale.data.synthetic",
+    "simulate_runs": "bayescale.testing",
     "published_fit": "bayescale.data.published",
     "list_published_fits": "bayescale.data.published",
+    "published_priors": "bayescale.modeling.priors",
     "laws": "bayescale.laws",
     "get_law": "bayescale.laws",
     "ModelSpec": "bayescale.modeling.spec",
@@ -58,6 +59,7 @@ __all__ = [
     "load_fit",
     "load_spec",
     "published_fit",
+    "published_priors",
     "read_runs",
     "simulate_runs",
     "validate_runs",
@@ -69,11 +71,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from bayescale.data.published import list_published_fits, published_fit
     from bayescale.data.registry import dataset_path, get_data_home, list_datasets, load_dataset
     from bayescale.data.schema import concat_runs, read_runs, validate_runs
-    from bayescale.data.synthetic import simulate_runs
     from bayescale.laws import get_law
     from bayescale.modeling.fit import Fit, load_fit
     from bayescale.modeling.model import ScalingModel
+    from bayescale.modeling.priors import published_priors
     from bayescale.modeling.spec import ModelSpec, Prior, load_spec
+    from bayescale.testing import simulate_runs
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Test helpers: fits with fake posteriors, for analysis and plots without MCMC.
+"""Test helpers: fits with fake posteriors and run tables drawn from a law, without MCMC.
 
 Examples
 --------
@@ -16,22 +16,26 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.data.synthetic import simulate_runs as synthetic_runs
+from bayescale.data.published import published_fit
+from bayescale.data.schema import validate_runs
 from bayescale.laws import get_law
 from bayescale.modeling import _container
 from bayescale.modeling.build import ModelInfo, reference_scales
 from bayescale.modeling.fit import Fit
 from bayescale.modeling.spec import load_spec
 
-__all__ = ["EPOCH_POSTERIOR", "fake_fit", "synthetic_runs"]
+__all__ = ["EPOCH_ESTIMATES", "EPOCH_POSTERIOR", "fake_fit", "simulate_runs", "synthetic_runs"]
 
-#: Centre and relative spread of a posterior like the Chinchilla fit of Epoch's table.
+#: Besiroglu et al. 2024's estimates of the Chinchilla parameters (Table 1), read from the
+#: published fit ``besiroglu2024``: the true values of simulated Chinchilla tables.
+EPOCH_ESTIMATES: dict[str, float] = dict(published_fit("besiroglu2024").values)
+#: Centre and relative spread of a posterior like the Chinchilla fit of Epoch's table (the
+#: spreads and the noise scale ``sigma`` are this helper's choice, not published values).
 EPOCH_POSTERIOR: dict[str, tuple[float, float]] = {
-    "E": (1.82, 0.015),
-    "A": (482.0, 0.15),
-    "B": (2085.0, 0.2),
-    "alpha": (0.348, 0.025),
-    "beta": (0.366, 0.03),
+    **{
+        k: (EPOCH_ESTIMATES[k], rel)
+        for k, rel in {"E": 0.015, "A": 0.15, "B": 0.2, "alpha": 0.025, "beta": 0.03}.items()
+    },
     "sigma": (0.0045, 0.06),
 }
 
@@ -87,3 +91,59 @@ def fake_fit(
     fit = Fit(tree, load_spec(law), runs, info)
     fit._set_attrs(extra={"sampler": "fake", "random_seed": str(seed)})
     return fit
+
+
+def simulate_runs(
+    law: str = "chinchilla",
+    *,
+    values: Mapping[str, float] | None = None,
+    n: int = 60,
+    noise: float = 0.01,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Runs drawn from a law with log-normal noise on the loss, on a log-uniform (N, D) grid.
+
+    Parameters
+    ----------
+    law : str, default "chinchilla"
+        A registered loss law.
+    values : mapping, optional
+        True parameter values (default: Besiroglu et al.'s estimates, the published fit
+        ``besiroglu2024``, for Chinchilla; else the law's published values).
+    n : int
+        Number of runs.
+    noise : float
+        Standard deviation of the log-normal noise on the loss.
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A validated run table (with ``flops``, ``steps`` and ``unique_tokens`` columns too).
+
+    Examples
+    --------
+    >>> from bayescale.testing import simulate_runs
+    >>> len(simulate_runs(n=12, seed=1))
+    12
+    """
+    rng = np.random.default_rng(seed)
+    lw = get_law(law)
+    if values is None:
+        values = dict(EPOCH_ESTIMATES) if law == "chinchilla" else lw.published
+    vals = dict(values)
+    cols: dict[str, np.ndarray] = {
+        "params": 10 ** rng.uniform(7.5, 10.0, n),
+        "tokens": 10 ** rng.uniform(9.0, 11.5, n),
+    }
+    cols["flops"] = 6 * cols["params"] * cols["tokens"]
+    cols["steps"] = cols["tokens"] / 1e6
+    cols["unique_tokens"] = cols["tokens"]
+    mean = lw(**{k: cols[k] for k in lw.inputs}, **{p: vals[p] for p in lw.params})
+    loss = mean * np.exp(noise * rng.standard_normal(n))
+    return validate_runs(pd.DataFrame({**cols, "loss": loss}))
+
+
+#: The name the tests use for :func:`simulate_runs`.
+synthetic_runs = simulate_runs

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN
-from bayescale.data.registry import DatasetEntry
 from bayescale.exceptions import DatasetError
+
+if TYPE_CHECKING:  # the registry calls the loaders; they only read its entries
+    from bayescale.data.registry import DatasetEntry
 
 __all__ = ["LOADERS", "get_loader", "porian_config", "register_loader"]
 
-Loader = Callable[[list[Path], DatasetEntry], pd.DataFrame]
+Loader = Callable[[list[Path], "DatasetEntry"], pd.DataFrame]
 LOADERS: dict[str, Loader] = {}
 
 

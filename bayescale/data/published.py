@@ -2,12 +2,14 @@
 
 The values live in ``datasets/published_fits.toml`` (one ``[[fit]]`` per published fit, with
 its citation, locator, standard errors or intervals where the source gives them). This module
-returns them as :class:`PublishedFit` objects, usable
+returns them as :class:`PublishedFit` objects: numbers only, at the bottom of the package
+(this module imports no law and no model). The layers above use them
 
-- as priors for a spec: ``ScalingModel("chinchilla", priors=published_fit("besiroglu2024")
-  .to_priors(scale=3))`` or ``spec.with_priors(...)``;
-- as reference lines in plots and comparisons: :meth:`PublishedFit.evaluate` evaluates the law
-  with the published values, and :func:`published_values` gives one tidy table of everything.
+- as priors for a spec: :func:`bayescale.modeling.priors.published_priors`
+  (``ScalingModel("chinchilla", priors=published_priors("besiroglu2024", scale=3))``);
+- as reference lines in plots and comparisons: the law evaluated with the published values,
+  ``get_law(fit.law)(params=..., tokens=..., **fit.values)``; :func:`published_values` gives one
+  tidy table of everything.
 
 It also writes the dataset catalogue page ``docs/datasets.md`` (:func:`catalogue_markdown`).
 """
@@ -21,16 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bayescale._paths import resource_dir
-from bayescale.exceptions import DatasetError, SpecError
+from bayescale.exceptions import DatasetError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from bayescale.laws import Law
-    from bayescale.modeling.spec import Prior
 
 __all__ = [
     "PublishedFit",
@@ -53,10 +52,6 @@ _KNOWN = {
     "notes",
     "config",
 }
-
-
-def _is_exponent(name: str) -> bool:
-    return name.startswith(("alpha", "beta")) or name in {"a", "b"} or "_exp" in name
 
 
 @dataclass(frozen=True)
@@ -92,8 +87,6 @@ class PublishedFit:
     >>> fit = published_fit("besiroglu2024")
     >>> fit.values["alpha"], fit.intervals["alpha"]
     (0.3478, (0.317, 0.373))
-    >>> round(float(fit.evaluate(params=70e9, tokens=1.4e12)), 3)
-    1.974
     """
 
     name: str
@@ -138,47 +131,6 @@ class PublishedFit:
             {k: (float(v[0]), float(v[1])) for k, v in self.intervals.items()},
         )
 
-    @property
-    def law_obj(self) -> Law | None:
-        """The :class:`bayescale.laws.Law` when the package models this law, else None."""
-        from bayescale.laws import LAWS
-
-        return LAWS.get(self.law)
-
-    def evaluate(self, **inputs: Any) -> Any:
-        """Evaluate the law at ``inputs`` with the published values (a reference line).
-
-        Parameters
-        ----------
-        **inputs
-            The law's inputs by name (e.g. ``params=``, ``tokens=``); arrays broadcast.
-
-        Returns
-        -------
-        array-like
-            The law's value (loss for loss laws).
-
-        Raises
-        ------
-        SpecError
-            If the package has no law of this name.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> fit = published_fit("kaplan2020_n")
-        >>> np.round(fit.evaluate(params=np.array([1e8, 1e9])), 3)
-        array([2.83 , 2.376])
-        """
-        law = self.law_obj
-        if law is None:
-            raise SpecError(
-                f"published fit {self.name!r}: law {self.law!r} is not a bayescale law; "
-                "use .values directly"
-            )
-        values = {k: v for k, v in self.values.items() if k in law.params}
-        return law(**inputs, **values)
-
     def spread(self, param: str) -> float | None:
         """Published standard deviation of ``param``: its s.e., else from its interval.
 
@@ -193,7 +145,8 @@ class PublishedFit:
             return (hi - lo) / (2 * z)
         return None
 
-    def _log_spread(self, param: str) -> float | None:
+    def log_spread(self, param: str) -> float | None:
+        """Published spread of ``log param``: from a positive interval, else s.e. / value."""
         value = self.values[param]
         if param in self.intervals and self.interval_prob is not None:
             lo, hi = self.intervals[param]
@@ -203,86 +156,6 @@ class PublishedFit:
         if param in self.se:
             return self.se[param] / abs(value)
         return None
-
-    def to_priors(
-        self,
-        *,
-        scale: float = 1.0,
-        default_rel: float = 0.2,
-        params: Iterable[str] | None = None,
-    ) -> dict[str, Prior]:
-        """Priors centred on the published values, as many standard deviations wide as asked.
-
-        Prefactors (the law's prefactors, ``E`` and other positive non-exponents) get
-        ``LogNormal(log value, s)`` with ``s`` the published spread on the log scale;
-        positive exponents get ``TruncatedNormal(value, s, lower=0)``; negative ones
-        ``Normal(value, s)``. The spread comes from the standard error or the interval
-        (:meth:`spread`); where none is published it is ``default_rel`` times the value
-        (log-scale ``default_rel`` for LogNormal priors). ``scale`` multiplies every spread:
-        a published ±1 s.e. is a tight prior, so ``scale`` of 2-5 is usual when the new data
-        differ from the published set-up.
-
-        Parameters
-        ----------
-        scale : float, default 1.0
-            Multiplier of the published spread (> 0).
-        default_rel : float, default 0.2
-            Relative spread used where the source gives no uncertainty (> 0).
-        params : iterable of str, optional
-            Which parameters; default: the law's parameters when the package models the law,
-            else every published value.
-
-        Returns
-        -------
-        dict of str to Prior
-            Usable as ``ScalingModel(priors=...)`` or ``ModelSpec.with_priors(...)``.
-
-        Examples
-        --------
-        >>> priors = published_fit("besiroglu2024").to_priors(scale=2)
-        >>> priors["alpha"].dist, round(priors["alpha"].kwargs["sigma"], 4)
-        ('TruncatedNormal', 0.0308)
-        >>> priors["A"].dist
-        'LogNormal'
-        """
-        from bayescale.modeling.spec import Prior
-
-        if not (scale > 0 and default_rel > 0):
-            raise SpecError("to_priors: scale and default_rel must be positive")
-        law = self.law_obj
-        if params is None:
-            names = [p for p in law.params if p in self.values] if law else list(self.values)
-            if law is not None:
-                missing = [p for p in law.params if p not in self.values]
-                if missing:
-                    raise SpecError(
-                        f"published fit {self.name!r} gives no value for {', '.join(missing)} "
-                        f"of law {self.law!r}"
-                    )
-        else:
-            names = list(params)
-            unknown = [p for p in names if p not in self.values]
-            if unknown:
-                raise SpecError(
-                    f"published fit {self.name!r} has no value for {', '.join(unknown)} "
-                    f"(has: {', '.join(self.values)})"
-                )
-        prefactors = set(law.prefactors) if law else set()
-        cite = f"{self.citation}; {self.locator}"
-        out: dict[str, Prior] = {}
-        for p in names:
-            value = self.values[p]
-            if p in prefactors or (value > 0 and not _is_exponent(p)):
-                s = self._log_spread(p) or default_rel
-                out[p] = Prior("LogNormal", {"mu": math.log(value), "sigma": s * scale}, cite)
-            else:
-                s = self.spread(p) or default_rel * abs(value)
-                if value > 0:
-                    kwargs = {"mu": value, "sigma": s * scale, "lower": 0.0}
-                    out[p] = Prior("TruncatedNormal", kwargs, cite)
-                else:
-                    out[p] = Prior("Normal", {"mu": value, "sigma": s * scale}, cite)
-        return out
 
 
 @cache
@@ -477,7 +350,8 @@ def catalogue_markdown() -> str:
         "## Published fits",
         "",
         "`bayescale.data.published.published_fit(NAME)` returns one as a `PublishedFit`",
-        "(`.values`, `.se`, `.intervals`, `.to_priors(scale=...)`, `.evaluate(...)`).",
+        "(`.values`, `.se`, `.intervals`); `bayescale.modeling.priors.published_priors(NAME)`",
+        "turns one into priors, and `get_law(fit.law)(**inputs, **fit.values)` evaluates it.",
         "Values are in the units of the package's laws (N in parameters, D in tokens, C in FLOP).",
         "",
         "| name | law | params_kind | values | uncertainty | source |",

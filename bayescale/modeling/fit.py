@@ -315,19 +315,6 @@ class Fit:
         table.attrs["ci_prob"] = ci_prob
         return table
 
-    # ----------------------------------------------------------------- analysis
-    def predict(self, **kwargs: Any) -> Any:
-        """Loss bands at new points; see :func:`bayescale.analysis.predict.predict`."""
-        from bayescale.analysis.predict import predict
-
-        return predict(self, **kwargs)
-
-    def allocate(self, **kwargs: Any) -> Any:
-        """Compute-optimal allocations; see :func:`bayescale.analysis.allocate.allocate`."""
-        from bayescale.analysis.allocate import allocate
-
-        return allocate(self, **kwargs)
-
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
         """Write the fit, with its spec, run table and provenance, to netCDF (atomically)."""

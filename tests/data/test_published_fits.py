@@ -20,7 +20,8 @@ from bayescale.data.published import (
 )
 from bayescale.data.registry import get_entry
 from bayescale.exceptions import DatasetError, SpecError
-from bayescale.laws import LAWS
+from bayescale.laws import LAWS, get_law
+from bayescale.modeling.priors import published_priors
 from bayescale.modeling.spec import ModelSpec, Prior, load_spec
 from tests.conftest import needs_mirror
 
@@ -88,17 +89,19 @@ def test_hoffmann_and_epoch_are_mutually_consistent():
 
 def test_epoch_reference_line_reproduces_the_printed_loss():
     # Besiroglu et al.: loss at 70B params / 1.4T tokens = 1.973 under their fit
-    loss = published_fit("besiroglu2024").evaluate(params=70e9, tokens=1.4e12)
+    epoch = published_fit("besiroglu2024")
+    loss = get_law(epoch.law)(params=70e9, tokens=1.4e12, **epoch.values)
     assert float(loss) == pytest.approx(1.973, abs=0.002)
-    grid = published_fit("hoffmann2022_approach3").evaluate(
-        params=np.array([1e8, 1e9, 1e10]), tokens=np.array([2e9, 2e10, 2e11])
+    hoffmann = published_fit("hoffmann2022_approach3")
+    grid = get_law(hoffmann.law)(
+        params=np.array([1e8, 1e9, 1e10]), tokens=np.array([2e9, 2e10, 2e11]), **hoffmann.values
     )
     assert np.all(np.diff(grid) < 0)
 
 
-def test_evaluate_needs_a_package_law():
-    with pytest.raises(SpecError, match="not a bayescale law"):
-        published_fit("deepseek2024").evaluate(flops=1e21)
+def test_a_published_law_the_package_lacks_is_refused_by_name():
+    with pytest.raises(SpecError, match="unknown law 'batch_lr_compute'"):
+        get_law(published_fit("deepseek2024").law)
 
 
 @needs_mirror
@@ -152,7 +155,7 @@ def test_steplaw_fit_matches_the_authors_bootstrap():
 
 def test_priors_are_centred_and_scaled():
     fit = published_fit("besiroglu2024")
-    p1, p3 = fit.to_priors(), fit.to_priors(scale=3)
+    p1, p3 = published_priors(fit), published_priors(fit, scale=3)
     assert p1["alpha"].dist == "TruncatedNormal"
     assert p1["alpha"].kwargs["mu"] == 0.3478
     assert p1["alpha"].kwargs["sigma"] == pytest.approx(0.0154)  # the published s.e.
@@ -165,36 +168,34 @@ def test_priors_are_centred_and_scaled():
 
 
 def test_priors_without_published_uncertainty_use_default_rel():
-    priors = published_fit("kaplan2020_nd").to_priors(default_rel=0.5, scale=2)
+    priors = published_priors("kaplan2020_nd", default_rel=0.5, scale=2)
     assert priors["alpha_N"].kwargs["sigma"] == pytest.approx(0.076 * 0.5 * 2)
     assert priors["N_c"].dist == "LogNormal" and priors["N_c"].kwargs["sigma"] == pytest.approx(1.0)
-    negative = published_fit("deepseek2024").to_priors()["lr_exp"]
+    negative = published_priors("deepseek2024")["lr_exp"]
     assert negative.dist == "Normal" and negative.kwargs["mu"] == -0.125
 
 
 def test_priors_plug_into_specs_and_models():
     import bayescale as bs
 
-    spec = load_spec("chinchilla").with_priors(published_fit("besiroglu2024").to_priors(scale=4))
+    spec = load_spec("chinchilla").with_priors(published_priors("besiroglu2024", scale=4))
     assert isinstance(spec, ModelSpec)
     assert spec.priors["beta"].kwargs["mu"] == 0.3658
-    kaplan = load_spec("kaplan").with_priors(published_fit("kaplan2020_nd").to_priors())
+    kaplan = load_spec("kaplan").with_priors(published_priors("kaplan2020_nd"))
     assert kaplan.priors["D_c"].dist == "LogNormal"
-    model = bs.ScalingModel(
-        "chinchilla", priors=published_fit("hoffmann2022_approach3").to_priors()
-    )
+    model = bs.ScalingModel("chinchilla", priors=published_priors("hoffmann2022_approach3"))
     assert model.spec.priors["E"].kwargs["mu"] == pytest.approx(math.log(1.69))
 
 
 def test_priors_for_selected_params_and_errors():
     fit = published_fit("muennighoff2023")
-    assert set(fit.to_priors()) == set(LAWS["data_constrained"].params)  # R_N_star left out
-    assert set(fit.to_priors(params=["R_N_star"])) == {"R_N_star"}
+    assert set(published_priors(fit)) == set(LAWS["data_constrained"].params)  # R_N_star left out
+    assert set(published_priors(fit, params=["R_N_star"])) == {"R_N_star"}
     with pytest.raises(SpecError, match="no value for nope"):
-        fit.to_priors(params=["nope"])
+        published_priors(fit, params=["nope"])
     with pytest.raises(SpecError, match="positive"):
-        fit.to_priors(scale=0)
-    assert all(isinstance(p, Prior) for p in fit.to_priors().values())
+        published_priors(fit, scale=0)
+    assert all(isinstance(p, Prior) for p in published_priors(fit).values())
 
 
 def test_unknown_name_suggests():

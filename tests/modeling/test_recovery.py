@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import bayescale as bs
-from bayescale.data.synthetic import EPOCH_ESTIMATES, simulate_runs
 from bayescale.exceptions import ConvergenceWarning
+from bayescale.testing import EPOCH_ESTIMATES, simulate_runs
 
 pytestmark = pytest.mark.slow
 
