@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -34,6 +35,8 @@ from bayescale.analysis._common import (
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci
+
+log = logging.getLogger("bayescale")
 
 if TYPE_CHECKING:
     from bayescale.laws import Law
@@ -93,7 +96,9 @@ def predict(
     group : str, optional
         Pooled fits: one group's value, :data:`NEW_GROUP` (``"<new>"``) for an unseen group
         drawn from the population, or None for every group (the group column's name becomes a
-        dim).
+        dim). With None and an ``at`` table that holds the fit's group column, each row is
+        predicted for the group in that column; a value the fit has not seen gets the
+        new-group prediction and is listed in the result's ``new_groups`` attribute.
     random_seed : int or numpy.random.Generator, optional
         Seed of the noise draws (``kind="predictive"``) and of new-group draws.
     grid : bool, default False
@@ -108,7 +113,8 @@ def predict(
     -------
     xarray.Dataset
         ``loss`` with dims ``chain``, ``draw``, ``point`` (and the group dim); the inputs are
-        coordinates on ``point``. Attributes ``kind``, ``ci_prob``, ``law``, ``group_dim``.
+        coordinates on ``point``. Attributes ``kind``, ``ci_prob``, ``law``, ``group_dim``,
+        ``new_groups`` (group values of ``at`` rows the fit had not seen, comma-separated).
 
     Examples
     --------
@@ -124,13 +130,20 @@ def predict(
     law = fit.law
     points, frontier = _points(law, params=params, tokens=tokens, flops=flops, at=at, grid=grid)
     rng = np.random.default_rng(random_seed)
-    theta = law_draws(fit, group=group, random_seed=rng, extra=("sigma",))
+    row_groups = _row_groups(fit, points, group=group, at=at)
+    new_groups: list[str] = []
+    if row_groups is None:
+        theta = law_draws(fit, group=group, random_seed=rng, extra=("sigma",))
+    else:
+        theta, new_groups = _per_row_draws(fit, row_groups, rng)
     if kind == "predictive" and "sigma" not in theta:
         raise BayescaleError(
             f"kind='predictive' needs the noise scale 'sigma', which this {law.name!r} fit lacks"
         )
     n_draws = int(np.prod([theta.sizes[d] for d in SAMPLE_DIMS]))
-    n_groups = int(np.prod([n for d, n in theta.sizes.items() if d not in SAMPLE_DIMS]))
+    n_groups = int(
+        np.prod([n for d, n in theta.sizes.items() if d not in (*SAMPLE_DIMS, _ROW_GROUP)])
+    )
     per_point = n_draws * n_groups
     if keep_draws and per_point * len(points) > MAX_DRAW_ELEMENTS:
         raise BayescaleError(
@@ -145,9 +158,13 @@ def predict(
     pieces: list[xr.Dataset] = []
     for start in range(0, len(points), chunk_size):
         chunk = points.iloc[start : start + chunk_size]
-        loss = _evaluate(fit, theta, chunk, frontier=frontier)
+        theta_c = theta
+        if row_groups is not None:
+            labels = xr.DataArray(row_groups[start : start + chunk_size], dims="point")
+            theta_c = theta.sel({_ROW_GROUP: labels}).drop_vars(_ROW_GROUP)
+        loss = _evaluate(fit, theta_c, chunk, frontier=frontier)
         if kind == "predictive":
-            loss = _add_noise(loss, theta["sigma"], fit, rng)
+            loss = _add_noise(loss, theta_c["sigma"], fit, rng)
         loss = loss.transpose(*SAMPLE_DIMS, "point", ...)
         piece = xr.Dataset({"loss": loss})
         pieces.append(piece if keep_draws else summarize(piece, ci))
@@ -158,9 +175,16 @@ def predict(
         "kind": kind,
         "ci_prob": ci,
         "law": law.name,
-        "group_dim": fit.info.group if (fit.info.group and group is None) else "",
+        "group_dim": fit.info.group or "" if group is None and row_groups is None else "",
         "frontier": int(frontier),
+        "new_groups": ",".join(new_groups),
     }
+    if new_groups:
+        log.info(
+            "%s value(s) %s not in the fit: predicted as a new group drawn from the population",
+            fit.info.group,
+            ", ".join(map(repr, new_groups)),
+        )
     return out
 
 
@@ -268,6 +292,45 @@ def _combine(arrays: dict[str, np.ndarray], grid: bool) -> pd.DataFrame:
         )
     n = max(sizes.values())
     return pd.DataFrame({k: np.broadcast_to(a, (n,)) for k, a in arrays.items()})
+
+
+# ---------------------------------------------------------------------- groups per row
+#: Internal dim of per-row draws: one entry per group value present in the ``at`` table.
+_ROW_GROUP = "_row_group"
+
+
+def _row_groups(
+    fit: Fit, points: pd.DataFrame, *, group: str | None, at: pd.DataFrame | None
+) -> np.ndarray | None:
+    """Each row's group value, when a pooled fit is asked about an ``at`` table with its column."""
+    gdim = fit.info.group
+    if gdim is None or group is not None or at is None or gdim not in points.columns:
+        return None
+    values = points[gdim]
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise BayescaleError(f"column {gdim!r}, row {row}: needs a group value")
+    return np.array([str(v) for v in values], dtype=object)
+
+
+def _per_row_draws(
+    fit: Fit, row_groups: np.ndarray, rng: np.random.Generator
+) -> tuple[xr.Dataset, list[str]]:
+    """Draws stacked over the rows' group values (dim ``_ROW_GROUP``); unseen values listed."""
+    gdim = fit.info.group
+    known = set(fit.info.groups)
+    present = list(dict.fromkeys(row_groups.tolist()))
+    unseen = [g for g in present if g not in known]
+    pieces = [law_draws(fit, group=g, extra=("sigma",)) for g in present if g in known]
+    labels = [g for g in present if g in known]
+    for _ in unseen:  # each unseen value is its own new group, drawn from the population
+        pieces.append(law_draws(fit, group=NEW_GROUP, random_seed=rng, extra=("sigma",)))
+    labels += unseen
+    theta = xr.concat(pieces, dim=_ROW_GROUP, coords="minimal", compat="override")
+    theta = theta.assign_coords({_ROW_GROUP: labels})
+    if gdim is not None and gdim in theta.coords:
+        theta = theta.drop_vars(gdim)
+    return theta, unseen
 
 
 # ---------------------------------------------------------------------- evaluation

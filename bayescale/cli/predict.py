@@ -72,7 +72,8 @@ def read_points(path: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``bayescale predict``."""
-    from bayescale.analysis.predict import bands
+    from bayescale.analysis._common import to_frame
+    from bayescale.analysis.predict import predict
     from bayescale.exceptions import BayescaleError
     from bayescale.modeling.fit import load_fit
 
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise BayescaleError("no points: give --at FILE.csv or --params and --tokens")
     fit = load_fit(args.fit)
     kwargs: dict[str, Any] = {"at": read_points(args.at)} if args.at else axes
-    table = bands(
+    result = predict(
         fit,
         **kwargs,
         grid=args.grid,
@@ -91,7 +92,14 @@ def run(args: argparse.Namespace) -> int:
         ci_prob=args.ci,
         group=group_value(args),
         random_seed=args.seed,
+        keep_draws=False,
     )
+    if result.attrs.get("new_groups"):
+        say(
+            f"note: {fit.info.group} value(s) {result.attrs['new_groups']} are not in the fit; "
+            "those rows get the new-group prediction (drawn from the population)"
+        )
+    table = to_frame(result)
     path = write_csv(table, args.out)
     say(
         f"wrote {len(table)} rows ({args.kind} band, {args.ci:.0%} interval) to {path}",

@@ -220,3 +220,49 @@ def test_new_group_draws_from_population():
     assert abs(float(za.mean())) < 0.05 and abs(float(za.std()) - 1) < 0.05
     ds = predict(fit, params=1e9, tokens=1e10, group=NEW_GROUP, random_seed=1)
     assert ds["loss"].dims == ("chain", "draw", "point")
+
+
+def test_at_table_with_the_group_column_predicts_each_row_for_its_group():
+    fit = pooled_fit()
+    at = pd.DataFrame(
+        {"params": [1e9, 1e10, 3e9], "tokens": [1e11, 1e11, 5e10], "family": ["b", "a", "b"]}
+    )
+    ds = predict(fit, at=at)
+    assert ds["loss"].dims == ("chain", "draw", "point")
+    assert ds.attrs["new_groups"] == "" and ds.attrs["group_dim"] == ""
+    for i, g in enumerate(at["family"]):
+        one = predict(fit, params=at.params[i], tokens=at.tokens[i], group=g)
+        np.testing.assert_allclose(ds["loss"].isel(point=i).values, one["loss"].values[..., 0])
+    table = to_frame(ds)
+    assert table["family"].tolist() == ["b", "a", "b"] and "group" not in table.columns
+    # predictive: the same per-row law times exp(sigma·eps), eps ~ Student-t(4) as the spec says
+    pred = predict(fit, at=at, kind="predictive", random_seed=2)
+    eps = np.log(pred["loss"] / ds["loss"]) / fit.posterior["sigma"]
+    q1, q3 = np.quantile(eps.values, [0.25, 0.75])
+    assert abs(q1 + 0.741) < 0.1 and abs(q3 - 0.741) < 0.1
+
+
+def test_at_table_with_an_unseen_group_gets_the_new_group_prediction():
+    fit = pooled_fit(draws=2000)
+    at = pd.DataFrame({"params": [1e9, 1e9], "tokens": [1e11, 1e11], "family": ["a", "zz"]})
+    ds = predict(fit, at=at, random_seed=4)
+    assert ds.attrs["new_groups"] == "zz"
+    new = predict(fit, params=1e9, tokens=1e11, group=NEW_GROUP, random_seed=5)
+    seen = predict(fit, params=1e9, tokens=1e11, group="a")
+    row = ds["loss"].isel(point=1)
+    # same distribution as the new-group prediction (independent draws), wider than group a's
+    spread = float(new["loss"].std())
+    assert abs(float(row.median()) - float(new["loss"].median())) < 0.1 * spread
+    np.testing.assert_allclose(float(row.std()), float(new["loss"].std()), rtol=0.1)
+    assert float(row.std()) > 1.5 * float(seen["loss"].std())
+    np.testing.assert_allclose(ds["loss"].isel(point=0).values, seen["loss"].values[..., 0])
+    with pytest.raises(BayescaleError, match="column 'family', row 1"):
+        predict(fit, at=at.assign(family=["a", None]))
+
+
+def test_explicit_group_overrides_the_at_column():
+    fit = pooled_fit()
+    at = pd.DataFrame({"params": [1e9], "tokens": [1e11], "family": ["a"]})
+    ds = predict(fit, at=at, group="b")
+    one = predict(fit, params=1e9, tokens=1e11, group="b")
+    np.testing.assert_allclose(ds["loss"].values, one["loss"].values)

@@ -184,6 +184,25 @@ def test_predict_pooled_has_group_column(pooled_path, tmp_path, capsys):
     assert pd.read_csv(out).columns[:3].tolist() == ["params", "tokens", "group"]
 
 
+def test_predict_pooled_at_file_with_group_column(pooled_path, tmp_path, capsys):
+    at = tmp_path / "at.csv"
+    pd.DataFrame(
+        {"params": [1e9, 1e10, 1e9], "tokens": [1e11] * 3, "family": ["b", "a", "new"], "loss": 2.0}
+    ).to_csv(at, index=False)
+    out = tmp_path / "p.csv"
+    code, _, err = run_cli(
+        ["predict", pooled_path, "--at", at, "--kind", "predictive", "--seed", 1, "--out", out],
+        capsys,
+    )
+    assert code == 0, err
+    table = pd.read_csv(out)
+    assert len(table) == 3 and table["family"].tolist() == ["b", "a", "new"]
+    assert "loss_observed" in table.columns and "group" not in table.columns
+    assert "'family'" not in err and "family value(s) new are not in the fit" in err
+    code, _, err = run_cli(["predict", pooled_path, "--at", at, "--quiet", "--out", out], capsys)
+    assert code == 0 and "not in the fit" in err  # a note about the data, not progress
+
+
 def test_decide_prints_and_writes(fit_path, tmp_path, capsys):
     out = tmp_path / "d.csv"
     code, stdout, err = run_cli(
