@@ -41,8 +41,19 @@ log = logging.getLogger("bayescale")
 if TYPE_CHECKING:
     from bayescale.laws import Law
     from bayescale.modeling.fit import Fit
+    from bayescale.modeling.spec import Discrepancy
 
-__all__ = ["NEW_GROUP", "bands", "predict", "to_frame"]
+__all__ = [
+    "KINDS",
+    "NEW_GROUP",
+    "bands",
+    "discrepancy_shift",
+    "discrepancy_slopes",
+    "extrapolation_distance",
+    "fitted_range",
+    "predict",
+    "to_frame",
+]
 
 #: Most draws × points a result holding every draw may have (8 bytes each); beyond it use
 #: ``keep_draws=False`` (or :func:`bands`), which summarises chunk by chunk.
@@ -50,7 +61,8 @@ MAX_DRAW_ELEMENTS = 100_000_000
 #: Target draws × points per chunk when summarising (32 MB of float64).
 CHUNK_ELEMENTS = 4_000_000
 
-Kind = Literal["mean", "predictive"]
+Kind = Literal["mean", "noise", "predictive"]
+KINDS: tuple[str, ...] = ("mean", "noise", "predictive")
 
 
 def predict(
@@ -67,6 +79,7 @@ def predict(
     grid: bool = False,
     keep_draws: bool = True,
     chunk_size: int | None = None,
+    discrepancy: Discrepancy | None = None,
 ) -> xr.Dataset:
     """Posterior loss at new points, as draws (and a band via :func:`to_frame`).
 
@@ -86,10 +99,14 @@ def predict(
     at : pandas.DataFrame, optional
         Points as rows; its columns are carried along as coordinates of the ``point`` dim (a
         ``loss`` column, as in a run table, is carried as ``loss_observed``).
-    kind : {"mean", "predictive"}
-        ``"mean"``: the law's expected loss (uncertainty of the law only). ``"predictive"``: a
-        new run's loss, adding the likelihood's noise on log loss (Student-t with the spec's
-        ``nu``, or Normal, scale the posterior ``sigma``), drawn from ``random_seed``.
+    kind : {"mean", "noise", "predictive"}
+        ``"mean"``: the law's expected loss (uncertainty of the law's parameters only).
+        ``"noise"``: a new run's loss if the law were exactly right, adding the likelihood's
+        noise on log loss (Student-t with the spec's ``nu``, or Normal, scale the posterior
+        ``sigma``). ``"predictive"``: a new run's loss, adding to that the uncertainty about
+        the law itself, which grows with the distance from the fitted range (the spec's
+        :class:`~bayescale.modeling.spec.Discrepancy`; equal to ``"noise"`` inside the range
+        or when the spec has none). Noise and discrepancy are drawn from ``random_seed``.
     ci_prob : float, optional
         Mass of the equal-tailed interval reported by :func:`to_frame` / :func:`bands`. Default
         :data:`~bayescale.constants.DEFAULT_CI_PROB`.
@@ -108,6 +125,9 @@ def predict(
         ``loss_lower`` and ``loss_upper``, computed chunk by chunk so memory stays bounded.
     chunk_size : int, optional
         Points per chunk (default: about 4 million draws × points per chunk).
+    discrepancy : Discrepancy, optional
+        Replaces the spec's discrepancy term for ``kind="predictive"`` (e.g. to see a band
+        without it, ``Discrepancy()``).
 
     Returns
     -------
@@ -125,8 +145,8 @@ def predict(
     True
     """
     ci = check_ci(ci_prob)
-    if kind not in ("mean", "predictive"):
-        raise BayescaleError(f"kind must be 'mean' or 'predictive', not {kind!r}")
+    if kind not in KINDS:
+        raise BayescaleError(f"kind must be 'mean', 'noise' or 'predictive', not {kind!r}")
     law = fit.law
     points, frontier = _points(law, params=params, tokens=tokens, flops=flops, at=at, grid=grid)
     rng = np.random.default_rng(random_seed)
@@ -136,10 +156,15 @@ def predict(
         theta = law_draws(fit, group=group, random_seed=rng, extra=("sigma",))
     else:
         theta, new_groups = _per_row_draws(fit, row_groups, rng)
-    if kind == "predictive" and "sigma" not in theta:
+    if kind != "mean" and "sigma" not in theta:
         raise BayescaleError(
-            f"kind='predictive' needs the noise scale 'sigma', which this {law.name!r} fit lacks"
+            f"kind={kind!r} needs the noise scale 'sigma', which this {law.name!r} fit lacks"
         )
+    term = fit.spec.likelihood.discrepancy if discrepancy is None else discrepancy
+    slopes = None
+    if kind == "predictive" and term.active:
+        # its own stream (spawned, so the noise draws match kind="noise" with the same seed)
+        slopes = discrepancy_slopes(fit, term, rng.spawn(1)[0])
     n_draws = int(np.prod([theta.sizes[d] for d in SAMPLE_DIMS]))
     n_groups = int(
         np.prod([n for d, n in theta.sizes.items() if d not in (*SAMPLE_DIMS, _ROW_GROUP)])
@@ -162,8 +187,10 @@ def predict(
         if row_groups is not None:
             labels = xr.DataArray(row_groups[start : start + chunk_size], dims="point")
             theta_c = theta.sel({_ROW_GROUP: labels}).drop_vars(_ROW_GROUP)
-        loss = _evaluate(fit, theta_c, chunk, frontier=frontier)
-        if kind == "predictive":
+        loss, where = _evaluate(fit, theta_c, chunk, frontier=frontier)
+        if slopes is not None:
+            loss = loss * np.exp(discrepancy_shift(fit, slopes, where))
+        if kind != "mean":
             loss = _add_noise(loss, theta_c["sigma"], fit, rng)
         loss = loss.transpose(*SAMPLE_DIMS, "point", ...)
         piece = xr.Dataset({"loss": loss})
@@ -334,15 +361,81 @@ def _per_row_draws(
 
 
 # ---------------------------------------------------------------------- evaluation
-def _evaluate(fit: Fit, theta: xr.Dataset, chunk: pd.DataFrame, *, frontier: bool) -> xr.DataArray:
+def _evaluate(
+    fit: Fit, theta: xr.Dataset, chunk: pd.DataFrame, *, frontier: bool
+) -> tuple[xr.DataArray, dict[str, xr.DataArray]]:
+    """The law's loss at the chunk's points, and the law's inputs there (per draw on a frontier)."""
     law = fit.law
     if frontier:
         from bayescale.analysis.allocate import optimum
 
         flops = xr.DataArray(chunk["flops"].to_numpy(), dims="point")
-        return optimum(law, theta, flops)["loss_opt"]
-    inputs = [xr.DataArray(chunk[c].to_numpy(dtype=float), dims="point") for c in law.inputs]
-    return law.loss(*inputs, **{p: theta[p] for p in law.params})
+        best = optimum(law, theta, flops)
+        return best["loss_opt"], {"params": best["params_opt"], "tokens": best["tokens_opt"]}
+    inputs = {c: xr.DataArray(chunk[c].to_numpy(dtype=float), dims="point") for c in law.inputs}
+    return law.loss(*inputs.values(), **{p: theta[p] for p in law.params}), inputs
+
+
+# ---------------------------------------------------------------------- the law's own error
+def _scale_and_ratio(law: Law, inputs: Any) -> tuple[Any, Any]:
+    """log10 of the scale (C = 6·N·D, else the law's first input) and of D/N (None if absent)."""
+    if "params" in law.inputs and "tokens" in law.inputs:
+        n, d = inputs["params"], inputs["tokens"]
+        return np.log10(FLOPS_PER_PARAM_TOKEN * n * d), np.log10(d / n)
+    first = law.inputs[0]
+    return np.log10(inputs[first]), None
+
+
+def fitted_range(fit: Fit) -> dict[str, tuple[float, float]]:
+    """The fitted runs' range of log10 scale (``scale``) and of log10 D/N (``ratio``).
+
+    Examples
+    --------
+    >>> from bayescale.testing import fake_fit
+    >>> sorted(fitted_range(fake_fit("chinchilla", draws=10)))
+    ['ratio', 'scale']
+    """
+    law = fit.law
+    cols = {c: fit.runs[c].to_numpy(dtype=float) for c in law.inputs if c in fit.runs.columns}
+    scale, ratio = _scale_and_ratio(law, cols)
+    out = {"scale": (float(np.min(scale)), float(np.max(scale)))}
+    if ratio is not None:
+        out["ratio"] = (float(np.min(ratio)), float(np.max(ratio)))
+    return out
+
+
+def _outside(values: Any, bounds: tuple[float, float]) -> Any:
+    lo, hi = bounds
+    return np.maximum(values - hi, 0.0) + np.maximum(lo - values, 0.0)
+
+
+def extrapolation_distance(fit: Fit, inputs: Any) -> tuple[Any, Any]:
+    """Decades of scale and of tokens per parameter outside the fitted range (0 inside)."""
+    rng_ = fitted_range(fit)
+    scale, ratio = _scale_and_ratio(fit.law, inputs)
+    d_scale = _outside(scale, rng_["scale"])
+    d_ratio = _outside(ratio, rng_["ratio"]) if ratio is not None else 0.0 * d_scale
+    return d_scale, d_ratio
+
+
+def discrepancy_slopes(fit: Fit, term: Discrepancy, rng: np.random.Generator) -> xr.Dataset:
+    """One random slope per draw and direction: ``compute·z_c`` and ``ratio·z_r``."""
+    post = fit.posterior
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    coords = {d: post[d] for d in SAMPLE_DIMS}
+    return xr.Dataset(
+        {
+            "scale": (SAMPLE_DIMS, term.compute * rng.standard_normal(shape)),
+            "ratio": (SAMPLE_DIMS, term.ratio * rng.standard_normal(shape)),
+        },
+        coords=coords,
+    )
+
+
+def discrepancy_shift(fit: Fit, slopes: xr.Dataset, inputs: Any) -> xr.DataArray:
+    """Shift of log loss by the law's own error at the points (0 inside the fitted range)."""
+    d_scale, d_ratio = extrapolation_distance(fit, inputs)
+    return slopes["scale"] * d_scale + slopes["ratio"] * d_ratio
 
 
 def _add_noise(

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "bayescale.cli.allocate",
     "bayescale.cli.decide",
     "bayescale.cli.compare",
+    "bayescale.cli.backtest",
     "bayescale.cli.report",
     "bayescale.runner.cli",
 )

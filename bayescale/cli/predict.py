@@ -25,9 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--grid", action="store_true", help="cross the two given axes into a grid")
     p.add_argument(
         "--kind",
-        choices=["mean", "predictive"],
+        choices=["mean", "noise", "predictive"],
         default="mean",
-        help="mean: the law's expected loss; predictive: a new run (adds noise)",
+        help=(
+            "mean: the law's expected loss; noise: a new run if the law were exact (adds the "
+            "run-to-run noise); predictive: a new run, adding also the uncertainty about the "
+            "law itself, which grows past the fitted range"
+        ),
     )
     add_ci(p)
     add_group_args(p)

@@ -27,6 +27,7 @@ from bayescale.modeling.build import family_module
 
 __all__ = [
     "NOISE_FORMS",
+    "Discrepancy",
     "Likelihood",
     "ModelSpec",
     "NoiseForm",
@@ -202,13 +203,69 @@ class NormalNoise(NoiseForm):
 
 
 @dataclass(frozen=True)
+class Discrepancy:
+    """Uncertainty about the law itself, growing with the distance from the fitted range.
+
+    A prediction at a point ``x`` outside the fitted runs' range gets, on log loss,
+    ``delta(x) = compute·z_c·d_c(x) + ratio·z_r·d_r(x)`` with ``z_c, z_r ~ Normal(0, 1)`` drawn
+    once per posterior draw (a random slope of the log-loss error beyond the data, so
+    neighbouring points share it). ``d_c`` is the distance in decades of training compute
+    (C = 6·N·D; for one-input laws, of that input) outside the fitted range, ``d_r`` the
+    distance in decades of tokens per parameter D/N outside the fitted range; both are 0
+    inside. Its standard deviation at ``x`` is ``sqrt((compute·d_c)² + (ratio·d_r)²)``.
+    Zero (the default) switches it off. The bundled specs carry values calibrated by
+    back-tests across published tables, each table left out in turn (``benchmarks/backtest.py``).
+    """
+
+    compute: float = 0.0
+    ratio: float = 0.0
+    citation: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("compute", "ratio"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and value >= 0 and value == value):
+                raise SpecError(f"discrepancy {name} must be a non-negative number, got {value!r}")
+
+    @property
+    def active(self) -> bool:
+        """Whether the term adds anything."""
+        return self.compute > 0 or self.ratio > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise for spec files."""
+        out: dict[str, Any] = {"compute": self.compute, "ratio": self.ratio}
+        if self.citation:
+            out["citation"] = self.citation
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Discrepancy:
+        """Build from the dict form used in spec files."""
+        unknown = set(data) - {"compute", "ratio", "citation"}
+        if unknown:
+            names = ", ".join(sorted(unknown))
+            raise SpecError(f"[likelihood.discrepancy]: unknown key(s) {names}")
+        try:
+            return cls(
+                compute=float(data.get("compute", 0.0)),
+                ratio=float(data.get("ratio", 0.0)),
+                citation=str(data.get("citation", "")),
+            )
+        except (TypeError, ValueError):
+            raise SpecError("[likelihood.discrepancy]: compute and ratio must be numbers") from None
+
+
+@dataclass(frozen=True)
 class Likelihood:
     """Observation model for log loss (or log steps): a noise form and the noise scale's prior.
 
     ``dist`` names a registered :class:`NoiseForm` (``"StudentT"``, robust, the default; or
     ``"Normal"``); ``nu`` is the Student-t degrees of freedom (fixed); ``sigma`` the prior of
     the noise scale. The model builders call :meth:`observe`, predictive bands and the prior
-    predictive :meth:`sample_noise`, held-out scores :meth:`logpdf`.
+    predictive :meth:`sample_noise`, held-out scores :meth:`logpdf`. ``discrepancy`` is the
+    predictive uncertainty about the law beyond the fitted range (:class:`Discrepancy`; it does
+    not enter the fit).
 
     Examples
     --------
@@ -221,6 +278,7 @@ class Likelihood:
     dist: str = "StudentT"
     nu: float = 4.0
     sigma: Prior = field(default_factory=lambda: Prior("HalfNormal", {"sigma": 0.1}))
+    discrepancy: Discrepancy = field(default_factory=Discrepancy)
 
     def __post_init__(self) -> None:
         if self.dist not in NOISE_FORMS:
@@ -248,7 +306,10 @@ class Likelihood:
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise for spec files."""
-        return {"dist": self.dist, "nu": self.nu, "sigma": self.sigma.to_dict()}
+        out: dict[str, Any] = {"dist": self.dist, "nu": self.nu, "sigma": self.sigma.to_dict()}
+        if self.discrepancy.active:  # omitted when off, so older fit files keep their spec id
+            out["discrepancy"] = self.discrepancy.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Likelihood:
@@ -258,6 +319,7 @@ class Likelihood:
             dist=str(data.get("dist", "StudentT")),
             nu=float(data.get("nu", 4.0)),
             sigma=Prior.from_dict(sigma) if sigma is not None else Likelihood().sigma,
+            discrepancy=Discrepancy.from_dict(data.get("discrepancy", {})),
         )
 
 

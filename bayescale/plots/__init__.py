@@ -23,11 +23,12 @@ Examples
 from __future__ import annotations
 
 from bayescale.plots.allocation import plot_frontier
-from bayescale.plots.checks import plot_diagnostics, plot_ppc
+from bayescale.plots.checks import plot_calibration, plot_diagnostics, plot_ppc
 from bayescale.plots.loss import plot_isoflop, plot_loss
 from bayescale.plots.parameters import plot_comparison, plot_parameter
 
 __all__ = [
+    "plot_calibration",
     "plot_comparison",
     "plot_diagnostics",
     "plot_frontier",

@@ -14,7 +14,7 @@ from bayescale.laws import get_law
 from bayescale.plots import _draws
 from bayescale.plots._style import COLORS, get_ax, merged
 
-__all__ = ["plot_diagnostics", "plot_ppc"]
+__all__ = ["plot_calibration", "plot_diagnostics", "plot_ppc"]
 
 
 def plot_ppc(
@@ -157,3 +157,68 @@ def plot_diagnostics(
         warnings.simplefilter("ignore", RuntimeWarning)
         pc = funcs[kind](fit.tree, var_names=names, backend="matplotlib")
     return pc.viz["figure"].item()
+
+
+def plot_calibration(
+    table: Any,
+    *,
+    style: Mapping[str, Mapping[str, Any]] | None = None,
+    ax: Any = None,
+) -> Any:
+    """Nominal against empirical coverage of central predictive bands, one line per factor.
+
+    Draws the table of :func:`bayescale.analysis.backtest.calibration` (columns ``nominal``,
+    ``empirical``, ``n``, and ``factor_bin`` and/or ``model``); a calibrated model lies on the
+    dotted diagonal, an over-confident one below it.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Calibration table (one row per line and nominal mass).
+    style : mapping, optional
+        Style overrides by role (``line``, ``identity``).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"factor_bin": [3.0] * 2, "nominal": [0.5, 0.9],
+    ...                   "empirical": [0.4, 0.8], "n": [20, 20]})
+    >>> ax = plot_calibration(t)
+    >>> len(ax.get_lines())
+    2
+    """
+    missing = {"nominal", "empirical"} - set(table.columns)
+    if missing:
+        raise BayescaleError(f"calibration table lacks column(s) {', '.join(sorted(missing))}")
+    ax = get_ax(ax)
+    keys = [k for k in ("model", "factor_bin") if k in table.columns]
+    groups = table.groupby(keys, sort=True) if keys else [((), table)]
+    for i, (key, g) in enumerate(groups):
+        parts = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(
+            f"{v:g}× past the fit" if k == "factor_bin" else str(v)
+            for k, v in zip(keys, parts, strict=True)
+        )
+        if "n" in g.columns:
+            label += f" (n={int(g['n'].iloc[0])})"
+        g = g.sort_values("nominal")
+        ax.plot(
+            g["nominal"],
+            g["empirical"],
+            **merged("line", style, marker="o", color=COLORS[i % len(COLORS)], label=label),
+        )
+    ax.plot([0, 1], [0, 1], **merged("identity", style))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("nominal coverage of the central predictive band")
+    ax.set_ylabel("share of held-out runs inside")
+    ax.legend(fontsize="small", loc="upper left")
+    return ax

@@ -266,3 +266,87 @@ def test_explicit_group_overrides_the_at_column():
     ds = predict(fit, at=at, group="b")
     one = predict(fit, params=1e9, tokens=1e11, group="b")
     np.testing.assert_allclose(ds["loss"].values, one["loss"].values)
+
+
+def _with_discrepancy(fit: Fit, compute: float, ratio: float) -> Fit:
+    from dataclasses import replace
+
+    from bayescale.modeling.spec import Discrepancy
+
+    like = replace(fit.spec.likelihood, discrepancy=Discrepancy(compute=compute, ratio=ratio))
+    return Fit(fit.tree, replace(fit.spec, likelihood=like), fit.runs, fit.info)
+
+
+def test_predictive_equals_noise_without_a_discrepancy_or_inside_the_range(fake_chinchilla_fit):
+    from bayescale.analysis.predict import extrapolation_distance
+
+    fit = fake_chinchilla_fit
+    runs = fit.runs.iloc[:5]
+    at = runs[["params", "tokens"]]
+    noise = predict(fit, at=at, kind="noise", random_seed=3)
+    xr.testing.assert_equal(
+        noise["loss"], predict(fit, at=at, kind="predictive", random_seed=3)["loss"]
+    )
+    wide = _with_discrepancy(fit, 0.02, 0.01)
+    d_c, d_r = extrapolation_distance(wide, {c: at[c].to_numpy() for c in at})
+    assert (d_c == 0).all() and (d_r == 0).all()  # the fitted runs themselves
+    inside = predict(wide, at=at, kind="predictive", random_seed=3)
+    xr.testing.assert_allclose(inside["loss"], noise["loss"])
+    assert (predict(wide, at=at, kind="mean")["loss"] == predict(fit, at=at)["loss"]).all()
+
+
+def test_discrepancy_grows_with_decades_past_the_fitted_range():
+    from bayescale.analysis.predict import fitted_range
+
+    fit = _with_discrepancy(fake_fit_draws(4000), 0.02, 0.01)
+    top = fitted_range(fit)["scale"][1]
+    ratio = fitted_range(fit)["ratio"]
+    mid_ratio = 10 ** (0.5 * sum(ratio))
+    # points 1 and 2 decades past the largest fitted compute, at a fitted tokens-per-param ratio
+    c = 10 ** (top + np.array([1.0, 2.0]))
+    n = np.sqrt(c / 6 / mid_ratio)
+    noise = predict(fit, params=n, tokens=n * mid_ratio, kind="noise", random_seed=1)
+    pred = predict(fit, params=n, tokens=n * mid_ratio, kind="predictive", random_seed=1)
+    shift = np.log(pred["loss"] / noise["loss"])
+    sd = shift.std(dim=("chain", "draw")).values
+    np.testing.assert_allclose(sd, [0.02, 0.04], rtol=0.06)
+    # one slope per draw: the shift at 2 decades is twice that at 1 decade
+    np.testing.assert_allclose(shift.isel(point=1), 2 * shift.isel(point=0), rtol=1e-9)
+    # out of the fitted tokens-per-parameter range only: the ratio term
+    n0 = np.sqrt(10**top / 6 / mid_ratio) / 10
+    far_ratio = predict(
+        fit,
+        params=n0,
+        tokens=n0 * mid_ratio * 100 * 10 ** (ratio[1] - ratio[0]),
+        kind="predictive",
+        random_seed=1,
+    )
+    assert float(np.log(far_ratio["loss"]).std()) > 0
+    frontier = predict(fit, flops=10 ** (top + 1.5), kind="predictive", random_seed=1)
+    assert np.isfinite(frontier["loss"]).all()
+
+
+def fake_fit_draws(draws: int) -> Fit:
+    from bayescale.testing import fake_fit
+
+    return fake_fit("chinchilla", draws=draws)
+
+
+def test_discrepancy_in_spec_files_and_ids():
+    from bayescale.exceptions import SpecError
+    from bayescale.modeling.spec import Discrepancy, ModelSpec
+
+    spec = load_spec("chinchilla")
+    plain = spec.to_dict()
+    plain["likelihood"].pop("discrepancy", None)
+    off = ModelSpec.from_dict(plain)
+    assert "discrepancy" not in off.to_dict()["likelihood"]  # older fit files keep their id
+    on = ModelSpec.from_dict(
+        {**plain, "likelihood": {**plain["likelihood"], "discrepancy": {"compute": 0.01}}}
+    )
+    assert on.likelihood.discrepancy == Discrepancy(compute=0.01)
+    assert on.spec_id != off.spec_id
+    with pytest.raises(SpecError, match="unknown key"):
+        Discrepancy.from_dict({"slope": 1})
+    with pytest.raises(SpecError, match="non-negative"):
+        Discrepancy(compute=-0.1)

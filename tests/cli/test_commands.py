@@ -9,6 +9,7 @@ DESIGN_COMMANDS = {
     "allocate",
     "decide",
     "compare",
+    "backtest",
     "report",
     "run",
 }

@@ -266,3 +266,41 @@ def test_decide_pooled_groups(pooled_path, capsys):
 def test_decide_errors(fit_path, capsys, args, message):
     code, _, err = run_cli(["decide", fit_path, *args], capsys)
     assert code == 2 and message in err
+
+
+def test_backtest_command_writes_rows_summary_and_plot(tmp_path, capsys):
+    from bayescale.testing import synthetic_runs
+
+    data = tmp_path / "runs.csv"
+    runs = synthetic_runs("chinchilla", n=24, seed=2)
+    runs.to_csv(data, index=False)
+    cut = float(np.quantile(runs.flops, 0.6))
+    out, summary, plot = tmp_path / "rows.csv", tmp_path / "s.csv", tmp_path / "c.png"
+    args = ["backtest", "--data", data, "--cuts", cut, "--draws", 200, "--tune", 200]
+    args += ["--chains", 2, "--cache", tmp_path / "cache", "--summary", summary, "--plot", plot]
+    code, stdout, err = run_cli([*args, "--out", out], capsys)
+    assert code == 0, err
+    rows = pd.read_csv(out)
+    assert len(rows) == int((runs.flops > cut).sum()) and "interval_score_90" in rows.columns
+    assert "coverage_90" in stdout and pd.read_csv(summary)["n"].sum() == len(rows)
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    code, _, err = run_cli([*args, "--out", out], capsys)
+    assert code == 0 and "(cached fit)" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--where", "nocol=1"], "no column 'nocol'"),
+        (["--where", "oops"], "expected COL=VALUE"),
+        (["--factors", 0.5], "must each exceed 1"),
+        (["--draws", 0], "--draws must be at least 1"),
+    ],
+)
+def test_backtest_errors_are_one_line(tmp_path, capsys, extra, message):
+    from bayescale.testing import synthetic_runs
+
+    data = tmp_path / "runs.csv"
+    synthetic_runs("chinchilla", n=12).to_csv(data, index=False)
+    code, _, err = run_cli(["backtest", "--data", data, *extra, "--out", tmp_path / "o"], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,288 @@
+"""Back-test of predictive bands 3-30x past the fitted compute, over the public tables.
+
+Three models, scored on the same held-out rows (one row per cut and held-out run):
+
+- ``today``: the Chinchilla spec's posterior with observation noise only (``kind="noise"``,
+  what ``--kind predictive`` meant before the discrepancy term);
+- ``bootstrap``: an Epoch-style point fit (Huber on log loss, L-BFGS-B, the baseline of
+  ``benchmarks/fit_speed.py``) with bootstrap refits, each prediction times a residual of its
+  own refit drawn at random (resampled residual noise);
+- ``new``: the same posterior plus the discrepancy term (``kind="predictive"``), whose two
+  scales are calibrated *leave one table out*: for each table, the scales minimising the mean
+  90 % interval score over the other tables (each table weighing the same) are used to score
+  it. The scales calibrated on all tables are printed as the value for the bundled specs.
+
+Tables: ``epoch_chinchilla``, ``misfitting2025`` final runs (best learning rate per (N, D)),
+each ``porian2024`` configuration (the parametric view: every isoFLOP point as a run), and
+``runner_cpu``; cuts from :func:`bayescale.analysis.backtest.backtest_cuts` at 3x, 10x, 30x,
+plus Epoch's acceptance split (fit C <= 1e20, score the runs above 1e21). Fits are cached in
+``--cache``; a rerun only scores.
+
+Run: BAYESCALE_DATA=../shared/datasets python benchmarks/backtest.py --cache .cache/backtest
+     [--draws 500 --tune 500 --chains 2] [--porian all|N] [--boot 100] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import itertools  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fit_speed import fit_once  # noqa: E402
+
+import bayescale as bs  # noqa: E402
+from bayescale.analysis.backtest import (  # noqa: E402
+    backtest_cuts,
+    cached_fit,
+    factor_bin,
+    optimum_scores,
+    score_draws,
+    summarize_backtest,
+)
+from bayescale.analysis.predict import extrapolation_distance, predict  # noqa: E402
+from bayescale.constants import SAMPLE_DIMS  # noqa: E402
+from bayescale.data.loaders import porian_config  # noqa: E402
+from bayescale.modeling.model import ScalingModel  # noqa: E402
+from bayescale.modeling.spec import load_spec  # noqa: E402
+
+#: Candidate scales of the discrepancy (sd of log loss per decade outside the fitted range).
+GRID_COMPUTE = (0.0, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05)
+GRID_RATIO = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05)
+
+
+def tables(porian: str) -> dict[str, pd.DataFrame]:
+    out = {"epoch_chinchilla": bs.load_dataset("epoch_chinchilla")}
+    mis = bs.load_dataset("misfitting2025")
+    mis = mis.loc[~mis["outlier"]]
+    best = mis.loc[mis.groupby(["params", "tokens"])["loss"].idxmin()].copy()
+    best.attrs = dict(mis.attrs)
+    out["misfitting2025"] = best
+    por = bs.load_dataset("porian2024")
+    configs = sorted(por["config"].unique())
+    if porian != "all":
+        configs = configs[: int(porian)]
+    for c in configs:
+        out[f"porian2024:{c}"] = porian_config(por, c)
+    out["runner_cpu"] = bs.load_dataset("runner_cpu")
+    return out
+
+
+def bootstrap_draws(
+    lower: pd.DataFrame, held: pd.DataFrame, n_boot: int, per_boot: int, seed: int
+) -> np.ndarray:
+    """Log-loss draws (held rows x n_boot*per_boot): refit predictions times own residuals."""
+    rng = np.random.default_rng(seed)
+    data = tuple(np.log(lower[c].to_numpy(dtype=float)) for c in ("params", "tokens", "loss"))
+    axes = ((0, 5, 10, 15), (0, 5, 10, 15), (-1, 0, 0.5), (0.2, 0.5), (0.2, 0.5))
+    grid = np.array(list(itertools.product(*axes)))
+    best = min((fit_once(s, data) for s in grid), key=lambda r: r[0])[1]
+    ln, ld = (np.log(held[c].to_numpy(dtype=float)) for c in ("params", "tokens"))
+    out = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(data[0]), len(data[0]))
+        sub = tuple(x[idx] for x in data)
+        a, b, e, alpha, beta = fit_once(best, sub)[1]
+
+        def lse(x: np.ndarray, y: np.ndarray, a=a, b=b, e=e, al=alpha, be=beta) -> np.ndarray:
+            return np.logaddexp(np.logaddexp(a - al * x, b - be * y), e)
+
+        resid = sub[2] - lse(sub[0], sub[1])
+        noise = rng.choice(resid, size=(len(held), per_boot))
+        out.append(lse(ln, ld)[:, None] + noise)
+    return np.concatenate(out, axis=1)
+
+
+def collect(args: argparse.Namespace) -> pd.DataFrame:
+    """Every (table, cut, held-out run): noise-only draws' scores, distances and draws."""
+    spec = load_spec("chinchilla")
+    settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "random_seed": 1}
+    records = []
+    optimum_rows = []
+    for name, runs in tables(args.porian).items():
+        prepared = ScalingModel(spec).prepare(runs)
+        flops = prepared["flops"].to_numpy(dtype=float)
+        cuts = backtest_cuts(prepared)
+        if name == "epoch_chinchilla":
+            cuts.append(1e20)
+        for cut in cuts:
+            below = flops <= cut
+            lower, held = prepared.loc[below].copy(), prepared.loc[~below].copy()
+            lower.attrs = dict(prepared.attrs)
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit, hit = cached_fit(spec, lower, settings=settings, cache_dir=args.cache)
+            diag = fit.diagnostics()
+            at = held[["params", "tokens"]]
+            ds = predict(fit, at=at, kind="noise", random_seed=2)
+            noise = np.log(ds["loss"].stack(sample=SAMPLE_DIMS).transpose("point", "sample").values)
+            d_c, d_r = extrapolation_distance(
+                fit, {c: held[c].to_numpy(dtype=float) for c in ("params", "tokens")}
+            )
+            boot = bootstrap_draws(lower, held, args.boot, 20, seed=3)
+            factor = flops[~below] / flops[below].max()
+            split = "epoch_1e20" if (name == "epoch_chinchilla" and cut == 1e20) else "ladder"
+            for i in range(len(held)):
+                records.append(
+                    {
+                        "table": name,
+                        "split": split,
+                        "cut": cut,
+                        "n_fit": len(lower),
+                        "factor": factor[i],
+                        "flops": flops[~below][i],
+                        "loss": float(held["loss"].iloc[i]),
+                        "d_c": float(d_c[i]),
+                        "d_r": float(d_r[i]),
+                        "noise": noise[i],
+                        "boot": boot[i],
+                        "r_hat_max": diag["r_hat_max"],
+                        "divergences": diag["divergences"],
+                    }
+                )
+            if name.startswith("porian2024") and split == "ladder":
+                opt = optimum_scores(fit, held)
+                optimum_rows.append(opt.assign(table=name, cut=cut))
+            print(
+                f"{name}: cut {cut:.3g}: {len(lower)} fitted, {len(held)} held out, "
+                f"R-hat {diag['r_hat_max']:.3f}, {diag['divergences']} div, "
+                f"{time.perf_counter() - t0:.1f} s{' (cached)' if hit else ''}",
+                flush=True,
+            )
+    rows = pd.DataFrame(records)
+    rows.attrs["optimum"] = pd.concat(optimum_rows) if optimum_rows else pd.DataFrame()
+    return rows
+
+
+def with_discrepancy(rows: pd.DataFrame, tau_c: float, tau_r: float, seed: int = 5) -> np.ndarray:
+    """Log-loss draws of the new model: noise-only draws plus the random-slope discrepancy.
+
+    The same construction as :func:`bayescale.analysis.predict.discrepancy_shift`, with one
+    slope pair per draw shared by all rows of one fit.
+    """
+    out = np.stack(rows["noise"].to_numpy())
+    rng = np.random.default_rng(seed)
+    for (_, _), idx in rows.groupby(["table", "cut"]).indices.items():
+        z = rng.standard_normal((2, out.shape[1]))
+        shift = (
+            tau_c * rows["d_c"].to_numpy()[idx, None] * z[0]
+            + tau_r * rows["d_r"].to_numpy()[idx, None] * z[1]
+        )
+        out[idx] = out[idx] + shift
+    return out
+
+
+def scored(rows: pd.DataFrame, draws: np.ndarray, model: str) -> pd.DataFrame:
+    s = score_draws(draws, rows["loss"].to_numpy())
+    keep = rows[["table", "split", "cut", "n_fit", "factor", "flops", "loss", "r_hat_max"]]
+    out = pd.concat([keep.reset_index(drop=True), s], axis=1)
+    out.insert(1, "model", model)
+    out.insert(2, "factor_bin", factor_bin(out["factor"].to_numpy()))
+    return out
+
+
+def table_weighted_is(s: pd.DataFrame) -> float:
+    return float(s.groupby("table")["interval_score_90"].mean().mean())
+
+
+def calibrate(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
+    """Leave-one-table-out choice of the scales; returns the new model's rows and the choices."""
+    ladder = rows.loc[rows["split"] == "ladder"].reset_index(drop=True)
+    grid = list(itertools.product(GRID_COMPUTE, GRID_RATIO))
+    per_table = {}
+    for tc, tr in grid:
+        s = scored(ladder, with_discrepancy(ladder, tc, tr), "new")
+        per_table[(tc, tr)] = s.groupby("table")["interval_score_90"].mean()
+    score = pd.DataFrame(per_table).T  # (tc, tr) x table
+    choices: dict[str, tuple[float, float]] = {}
+    for t in score.columns:
+        others = score.drop(columns=t).mean(axis=1)
+        choices[t] = tuple(others.idxmin())  # type: ignore[assignment]
+    choices["<all>"] = tuple(score.mean(axis=1).idxmin())  # type: ignore[assignment]
+    pieces = []
+    for t, g in rows.groupby("table"):
+        g = g.reset_index(drop=True)
+        tc, tr = choices[str(t)]
+        pieces.append(scored(g, with_discrepancy(g, tc, tr), "new"))
+    return pd.concat(pieces, ignore_index=True), choices
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cache", default=".cache/backtest")
+    p.add_argument("--draws", type=int, default=500)
+    p.add_argument("--tune", type=int, default=500)
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--boot", type=int, default=100)
+    p.add_argument("--porian", default="all", help="'all' or how many configurations")
+    p.add_argument("--out", default=".cache/backtest/results")
+    args = p.parse_args()
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = collect(args)
+    rows.to_pickle(out / "collected.pkl")  # draws included, for re-analysis without refitting
+    rows.attrs["optimum"].to_pickle(out / "optimum.pkl")
+    today = scored(rows, np.stack(rows["noise"].to_numpy()), "today")
+    boot = scored(rows, np.stack(rows["boot"].to_numpy()), "bootstrap")
+    new, choices = calibrate(rows)
+    every = pd.concat([today, boot, new], ignore_index=True)
+    every.to_csv(out / "rows.csv", index=False)
+    ladder = every.loc[every["split"] == "ladder"]
+    pd.set_option("display.width", 200)
+    print("\nleave-one-table-out scales (compute, ratio):")
+    for t, c in choices.items():
+        print(f"  {t}: {c}")
+    summ = summarize_backtest(ladder, by=("table", "model", "factor_bin"))
+    summ.to_csv(out / "summary.csv", index=False)
+    by = ("table", "model", "factor_bin")
+    pooled = summarize_backtest(ladder.assign(factor_bin="all"), by=by)
+    pooled.to_csv(out / "summary_pooled.csv", index=False)
+    cols = ["table", "model", "factor_bin", "n", "coverage_50", "coverage_90"]
+    cols += ["interval_score_90", "median_abs_rel_error", "mean_width_90", "bias"]
+    print("\npooled over tables, by factor:")
+    print(summ.loc[summ["table"] == "all", cols].to_string(index=False, float_format="%.4f"))
+    print("\nper table, all factors (3x, 10x, 30x bins; the 1x bin excluded):")
+    far = ladder.loc[ladder["factor_bin"] > 1].assign(factor_bin="3-30")
+    per = summarize_backtest(far, by=("table", "model", "factor_bin"))
+    per.to_csv(out / "summary_per_table.csv", index=False)
+    print(per[cols].to_string(index=False, float_format="%.4f"))
+    print("\ntable-weighted mean interval score (3-30x):")
+    for m, g in far.groupby("model"):
+        print(f"  {m}: {table_weighted_is(g):.4f}")
+    epoch = every.loc[every["split"] == "epoch_1e20"]
+    epoch = epoch.loc[epoch["flops"] > 1e21]
+    print("\nepoch_chinchilla, fit C <= 1e20, runs above 1e21:")
+    for m, g in epoch.groupby("model"):
+        print(
+            f"  {m}: {int(g.inside_90.sum())} of {len(g)} inside the 90% band; "
+            f"mean width {g.width_90.mean():.2%}; "
+            f"median |rel error| {g.rel_error.abs().median():.2%}"
+        )
+    opt = rows.attrs["optimum"]
+    if len(opt):
+        opt.to_csv(out / "optimum.csv", index=False)
+        top = opt.loc[opt["cut"] == opt.groupby("table")["cut"].transform("min")]
+        top = top.loc[top["flops"] == top.groupby("table")["flops"].transform("max")]
+        print(
+            f"\ncompute-optimal N at the top held-out budget inside today's 90% allocate interval: "
+            f"{int(top.inside.sum())} of {len(top)} porian configurations (smallest cut); "
+            f"all held-out budgets: {int(opt.inside.sum())} of {len(opt)}"
+        )
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
