@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "Fit": "bayescale.modeling.fit",
     "load_fit": "bayescale.modeling.fit",
     "compare": "bayescale.analysis.compare",
+    "backtest": "bayescale.analysis.backtest",
 }
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "Prior",
     "ScalingModel",
     "__version__",
+    "backtest",
     "compare",
     "concat_runs",
     "dataset_path",
@@ -67,6 +69,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from bayescale import laws
+    from bayescale.analysis.backtest import backtest
     from bayescale.analysis.compare import compare
     from bayescale.data.published import list_published_fits, published_fit
     from bayescale.data.registry import dataset_path, get_data_home, list_datasets, load_dataset

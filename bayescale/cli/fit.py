@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampler", choices=["auto", "nutpie", "pymc"], help="NUTS implementation")
     p.add_argument("--keep-outliers", action="store_true", help="fit rows flagged as outliers too")
     p.add_argument("--out", required=True, help="output fit file (.nc)")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with code 3 when the diagnostics fail (the fit is still saved)",
+    )
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -64,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
             exclude_outliers=not args.keep_outliers,
             progressbar=sys.stderr.isatty() and not args.quiet,
         )
+    failed = False
     for w in caught:
         if issubclass(w.category, ConvergenceWarning):
+            failed = True
             print(f"bayescale: WARNING: {w.message}", file=sys.stderr)
     path = fit.save(args.out)
     d = fit.diagnostics()
@@ -75,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
         f"{d['divergences']} divergences)",
         quiet=args.quiet,
     )
+    if failed and args.strict:
+        print("bayescale: error: --strict: the fit failed its diagnostics", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -15,6 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("fit", help="a fit file written by `bayescale fit`")
     add_ci(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--strict", action="store_true", help="exit with code 3 when the diagnostics fail"
+    )
     p.set_defaults(func=run)
 
 
@@ -29,8 +32,22 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.ci < 1:
         raise BayescaleError(f"--ci must be between 0 and 1, got {args.ci}")
+    import sys
+
+    from bayescale.modeling.fit import CONVERGENCE_REMEDY
+
     fit = load_fit(args.fit)
     table = fit.summary(ci_prob=args.ci)
+    problems = fit.check_convergence(warn=False)
+    if problems:
+        print(
+            "bayescale: WARNING: this fit failed its diagnostics: "
+            + "; ".join(problems)
+            + ". "
+            + CONVERGENCE_REMEDY,
+            file=sys.stderr,
+        )
+    code = 3 if problems and args.strict else 0
     if args.json:
         out = {
             name: {
@@ -43,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             for name, row in table.iterrows()
         }
         print(json.dumps(out, indent=2))
-        return 0
+        return code
     d = fit.diagnostics()
     print(f"{fit!r}  source={fit.tree.attrs.get('source')}  spec={fit.spec.name}")
     cols = ["median", "lower", "upper", "r_hat", "ess_bulk"]
@@ -51,5 +68,6 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"max R-hat {d['r_hat_max']:.3f}, min bulk ESS {d['ess_bulk_min']:.0f}, "
         f"{d['divergences']} divergences; interval: {args.ci:.0%} equal-tailed"
+        + ("" if not problems else "; DIAGNOSTICS FAILED (see stderr)")
     )
-    return 0
+    return code

@@ -29,6 +29,12 @@ __all__ = ["Fit", "load_fit"]
 RHAT_MAX = 1.01
 ESS_MIN = 400
 _FILE_FORMAT = "bayescale-fit-1"
+#: What to do when the diagnostics fail (printed with every convergence warning).
+CONVERGENCE_REMEDY = (
+    "Sample longer (--draws 4000), raise target_accept (e.g. 0.95), or, on a small table whose "
+    "E, A and alpha trade off along a ridge, narrow the priors (e.g. E's) in a spec file; do not "
+    "quote its intervals until R-hat <= 1.01 and bulk ESS >= 400."
+)
 
 
 def _runs_digest(runs: pd.DataFrame) -> str:
@@ -247,7 +253,8 @@ class Fit:
             warnings.warn(
                 "the posterior may not be trustworthy: "
                 + "; ".join(problems)
-                + ". Sample longer, raise target_accept or revisit the priors.",
+                + ". "
+                + CONVERGENCE_REMEDY,
                 ConvergenceWarning,
                 stacklevel=3,
             )

@@ -116,3 +116,16 @@ def test_unknown_dataset_missing_file_and_corrupt_fit(tmp_path, capsys):
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
     code, _, err = run_cli(["summary", str(bad)], capsys)
     assert code == 2 and "corrupt.nc" in err and len(err.strip().splitlines()) == 1
+
+
+def test_summary_says_when_diagnostics_fail_and_strict_exits_nonzero(tmp_path, capsys):
+    good = fake_fit("chinchilla", draws=600).save(tmp_path / "good.nc")
+    code, out, err = run_cli(["summary", str(good), "--strict"], capsys)
+    assert code == 0 and "WARNING" not in err and "FAILED" not in out
+    # 2 chains x 60 iid draws: bulk ESS about 120, below the 400 required
+    bad = fake_fit("chinchilla", draws=60).save(tmp_path / "bad.nc")
+    code, out, err = run_cli(["summary", str(bad)], capsys)
+    assert code == 0 and "DIAGNOSTICS FAILED" in out
+    assert "failed its diagnostics: " in err and "ESS as low as" in err and "Sample longer" in err
+    assert run_cli(["summary", str(bad), "--strict"], capsys)[0] == 3
+    assert run_cli(["summary", str(bad), "--json", "--strict"], capsys)[0] == 3
