@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from bayescale.analysis._common import interval_bounds
 from bayescale.constants import SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError, ConvergenceWarning, RunTableError
+from bayescale.intervals import eti
 
 if TYPE_CHECKING:
     from bayescale.modeling.fit import Fit
@@ -154,7 +154,7 @@ def score_draws(
         raise BayescaleError(f"draws of shape {draws.shape} do not match {y.size} losses")
     out: dict[str, Any] = {"loss_median": np.exp(np.median(draws, axis=1))}
     for p in probs:
-        lo, hi = np.quantile(draws, interval_bounds(p), axis=1)
+        lo, _, hi = eti(draws, p, axis=1)
         tag = round(p * 100)
         out[f"loss_lower_{tag}"], out[f"loss_upper_{tag}"] = np.exp(lo), np.exp(hi)
         out[f"inside_{tag}"] = (y >= lo) & (y <= hi)
@@ -164,7 +164,7 @@ def score_draws(
     out["pit"] = below + 0.5 * equal
     loss_v = np.exp(y)
     out["rel_error"] = (out["loss_median"] - loss_v) / loss_v
-    lo90, hi90 = np.exp(np.quantile(draws, interval_bounds(0.9), axis=1))
+    lo90, _, hi90 = np.exp(eti(draws, 0.9, axis=1))
     out["width_90"] = (hi90 - lo90) / loss_v
     alpha = 0.1
     penalty = (2 / alpha) * (np.maximum(lo90 - loss_v, 0) + np.maximum(loss_v - hi90, 0))
