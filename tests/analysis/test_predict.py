@@ -152,11 +152,11 @@ def test_at_table_errors_name_column_and_row(fake_chinchilla_fit):
         predict(fake_chinchilla_fit, at=bad)
 
 
-def test_predictive_adds_student_t_noise(fake_chinchilla_fit):
+def test_noise_adds_student_t_noise(fake_chinchilla_fit):
     fit = fake_chinchilla_fit
     mean = predict(fit, params=7e10, tokens=1.4e12)
-    pred = predict(fit, params=7e10, tokens=1.4e12, kind="predictive", random_seed=5)
-    again = predict(fit, params=7e10, tokens=1.4e12, kind="predictive", random_seed=5)
+    pred = predict(fit, params=7e10, tokens=1.4e12, kind="noise", random_seed=5)
+    again = predict(fit, params=7e10, tokens=1.4e12, kind="noise", random_seed=5)
     xr.testing.assert_equal(pred, again)
     z = (np.log(pred["loss"] / mean["loss"]) / fit.posterior["sigma"]).values.ravel()
     # standardised noise follows the likelihood's Student-t(nu=4)
