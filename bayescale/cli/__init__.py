@@ -34,7 +34,9 @@ COMMANDS: tuple[str, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available subcommand."""
-    parser = argparse.ArgumentParser(
+    from bayescale.cli._common import Parser
+
+    parser = Parser(
         prog="bayescale",
         description="Bayesian inference of neural scaling laws (Kaplan, Chinchilla).",
     )
@@ -53,14 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    from bayescale.cli._common import check_outputs
     from bayescale.exceptions import BayescaleError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad option (one line, exit 2)
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
+        check_outputs(args)  # before any work: a bad --out must not cost a whole run
         code = args.func(args)
     except BayescaleError as exc:
         print(f"bayescale: error: {exc}", file=sys.stderr)

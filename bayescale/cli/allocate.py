@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from bayescale.cli._common import add_budget_variant_args, add_ci, add_quiet, say, write_csv
+from bayescale.cli._common import (
+    add_budget_variant_args,
+    add_ci,
+    add_out,
+    add_quiet,
+    add_seed,
+    positive,
+    say,
+    write_csv,
+)
 from bayescale.cli.predict import add_group_args, group_value
 
 
@@ -17,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "params_opt, tokens_opt, tokens_per_param, loss_opt.",
     )
     p.add_argument("fit", help="a fit file written by `bayescale fit`")
-    p.add_argument("--flops", type=float, nargs="+", required=True, help="budgets C in FLOP")
+    p.add_argument("--flops", type=positive, nargs="+", required=True, help="budgets C in FLOP")
     add_ci(p)
     add_budget_variant_args(p)
     p.add_argument(
@@ -27,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="closed form (Chinchilla) or the numerical optimum",
     )
     add_group_args(p)
-    p.add_argument("--seed", type=int, default=None, help="seed of new-group draws")
-    p.add_argument("--out", required=True, help="output CSV")
+    add_seed(p, "seed of new-group draws")
+    add_out(p, "file", help="output CSV")
     add_quiet(p)
     p.set_defaults(func=run)
 

@@ -15,7 +15,7 @@ import json
 import sys
 import warnings
 
-from bayescale.cli._common import add_quiet, say, write_csv
+from bayescale.cli._common import add_out, add_quiet, add_seed, count, positive, say, write_csv
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("fits", nargs="+", metavar="FIT.nc", help="saved fits (bayescale fit --out)")
     p.add_argument("--method", choices=["loo", "extrapolation"], default="loo")
     p.add_argument(
-        "--threshold", type=float, help="extrapolation: refit on runs with --on <= this value"
+        "--threshold", type=positive, help="extrapolation: refit on runs with --on <= this value"
     )
     p.add_argument(
         "--on",
@@ -37,11 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="extrapolation split column: flops (default), params, params_nonembedding, tokens",
     )
     p.add_argument("--names", help="comma-separated model names (default: the specs' names)")
-    p.add_argument("--seed", type=int, default=None, help="random seed of the refits")
-    p.add_argument("--draws", type=int, help="refit draws per chain (spec default)")
-    p.add_argument("--tune", type=int, help="refit tuning steps per chain (spec default)")
-    p.add_argument("--chains", type=int, help="refit chains (spec default)")
-    p.add_argument("--out", help="write the table as CSV here")
+    add_seed(p, "random seed of the refits")
+    p.add_argument("--draws", type=count(1), help="refit draws per chain (spec default)")
+    p.add_argument("--tune", type=count(1), help="refit tuning steps per chain (spec default)")
+    p.add_argument("--chains", type=count(1), help="refit chains (spec default)")
+    add_out(p, "file", required=False, help="write the table as CSV here")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     add_quiet(p)
     p.set_defaults(func=run)

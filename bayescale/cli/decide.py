@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from bayescale.cli._common import add_budget_variant_args, add_ci, add_quiet, say, write_csv
+from bayescale.cli._common import (
+    add_budget_variant_args,
+    add_ci,
+    add_out,
+    add_quiet,
+    add_seed,
+    positive,
+    probability,
+    say,
+    write_csv,
+)
 from bayescale.cli.predict import add_group_args, group_value
 
 if TYPE_CHECKING:
@@ -37,26 +47,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "hoffmann_a3, or N / N:D (e.g. 70e9:1.4e12). Default: every built-in.",
     )
     p.add_argument("fit", help="a fit file written by `bayescale fit`")
-    p.add_argument("--flops", type=float, nargs="+", help="budgets C in FLOP")
+    p.add_argument("--flops", type=positive, nargs="+", help="budgets C in FLOP")
     p.add_argument("--candidates", nargs="+", help="built-in names and/or N or N:D values")
     add_budget_variant_args(p)
     p.add_argument(
         "--risk-quantile",
-        type=float,
+        type=probability,
         default=0.9,
         help="loss quantile minimised by risk_averse (default 0.9)",
     )
     p.add_argument(
         "--target-loss",
-        type=float,
+        type=positive,
         nargs="+",
         help="also report the cheapest model (training + serving) reaching these "
         "losses, with --inference-tokens",
     )
     add_ci(p)
     add_group_args(p)
-    p.add_argument("--seed", type=int, default=None, help="seed of new-group draws")
-    p.add_argument("--out", help="also write the full table as CSV")
+    add_seed(p, "seed of new-group draws")
+    add_out(p, "file", required=False, help="also write the full table as CSV")
     add_quiet(p)
     p.set_defaults(func=run)
 

@@ -13,7 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
-from bayescale.cli._common import add_quiet, say
+from bayescale.cli._common import add_out, add_quiet, add_seed, count, say
 
 #: The bundled dataset the demo fits.
 DEMO_DATASET = "runner_cpu"
@@ -45,14 +45,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         f"to the bundled {DEMO_DATASET!r} table, print the summary and the compute-optimal "
         "allocations for a few budgets, and write DIR/fit.nc and DIR/report.html.",
     )
-    p.add_argument(
-        "--out", default="bayescale-demo", help="output folder (default ./bayescale-demo)"
+    add_out(
+        p,
+        "dir",
+        required=False,
+        default="bayescale-demo",
+        help="output folder (default ./bayescale-demo); an existing fit.nc there is replaced, "
+        "an existing report.html only with --force",
     )
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.set_defaults(out_files={"fit.nc": "fit", "report.html": "file"})
+    add_seed(p, "random seed (default 1)", default=1)
     # a table this small identifies E weakly: 2000 draws per chain leave a margin over ESS 400
-    p.add_argument("--draws", type=int, default=2000, help="draws per chain (default 2000)")
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
-    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
+    p.add_argument("--draws", type=count(1), default=2000, help="draws per chain (default 2000)")
+    p.add_argument(
+        "--tune", type=count(1), default=1000, help="tuning steps per chain (default 1000)"
+    )
+    p.add_argument("--chains", type=count(1), default=4, help="chains (default 4)")
     add_quiet(p)
     p.set_defaults(func=run)
 

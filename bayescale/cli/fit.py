@@ -8,7 +8,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
-from bayescale.cli._common import add_quiet, load_runs, say
+from bayescale.cli._common import add_out, add_quiet, add_seed, count, load_runs, say
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,13 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spec", help="bundled spec name or a spec TOML file (default: --law)")
     p.add_argument("--law", help="law (and bundled spec) name, e.g. chinchilla, kaplan")
     p.add_argument("--group", help="group column for partial pooling")
-    p.add_argument("--seed", type=int, default=None, help="random seed")
-    p.add_argument("--draws", type=int, help="draws per chain (spec default 1000)")
-    p.add_argument("--tune", type=int, help="tuning steps per chain (spec default 1000)")
-    p.add_argument("--chains", type=int, help="chains (spec default 4)")
+    add_seed(p)
+    p.add_argument("--draws", type=count(1), help="draws per chain (spec default 1000)")
+    p.add_argument("--tune", type=count(1), help="tuning steps per chain (spec default 1000)")
+    p.add_argument("--chains", type=count(1), help="chains (spec default 4)")
     p.add_argument("--sampler", choices=["auto", "nutpie", "pymc"], help="NUTS implementation")
     p.add_argument("--keep-outliers", action="store_true", help="fit rows flagged as outliers too")
-    p.add_argument("--out", required=True, help="output fit file (.nc)")
+    add_out(p, "fit", help="output fit file (.nc); an existing fit there is replaced")
     p.add_argument(
         "--strict",
         action="store_true",

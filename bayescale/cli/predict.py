@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bayescale.cli._common import add_ci, add_quiet, say, write_csv
+from bayescale.cli._common import (
+    add_ci,
+    add_out,
+    add_quiet,
+    add_seed,
+    positive,
+    say,
+    write_csv,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--at", help="CSV of points holding the law's input columns (e.g. params, tokens)"
     )
-    p.add_argument("--params", type=float, nargs="+", help="parameter counts N")
-    p.add_argument("--tokens", type=float, nargs="+", help="training tokens D")
-    p.add_argument("--flops", type=float, nargs="+", help="compute C = 6·N·D (with N or D)")
+    p.add_argument("--params", type=positive, nargs="+", help="parameter counts N")
+    p.add_argument("--tokens", type=positive, nargs="+", help="training tokens D")
+    p.add_argument("--flops", type=positive, nargs="+", help="compute C = 6·N·D (with N or D)")
     p.add_argument("--grid", action="store_true", help="cross the two given axes into a grid")
     p.add_argument(
         "--kind",
@@ -35,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_ci(p)
     add_group_args(p)
-    p.add_argument("--seed", type=int, default=None, help="seed of noise / new-group draws")
-    p.add_argument("--out", required=True, help="output CSV")
+    add_seed(p, "seed of noise / new-group draws")
+    add_out(p, "file", help="output CSV")
     add_quiet(p)
     p.set_defaults(func=run)
 

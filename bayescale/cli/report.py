@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bayescale.cli._common import add_ci, add_quiet, say
+from bayescale.cli._common import add_ci, add_out, add_quiet, positive, say
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,11 +18,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "provenance of data and fit.",
     )
     p.add_argument("fit", help="a fit file written by `bayescale fit`")
-    p.add_argument("--out", required=True, help="output HTML file")
+    add_out(p, "file", help="output HTML file")
     add_ci(p)
     p.add_argument(
         "--flops",
-        type=float,
+        type=positive,
         nargs="+",
         help="budgets of the allocation table (default 1e21 ... 1e25)",
     )
@@ -36,14 +36,9 @@ def run(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
 
-    from bayescale.exceptions import BayescaleError
     from bayescale.modeling.fit import load_fit
     from bayescale.report import STANDARD_BUDGETS, write_report
 
-    if not 0 < args.ci < 1:
-        raise BayescaleError(f"--ci must be between 0 and 1, got {args.ci}")
-    if args.flops is not None and any(not c > 0 for c in args.flops):
-        raise BayescaleError("--flops: every budget must be positive")
     t0 = time.perf_counter()
     fit = load_fit(args.fit)
     say(f"drawing the report of {args.fit} ({fit!r})", quiet=args.quiet)

@@ -27,11 +27,8 @@ def _num(x: float) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``bayescale summary``."""
-    from bayescale.exceptions import BayescaleError
     from bayescale.modeling.fit import load_fit
 
-    if not 0 < args.ci < 1:
-        raise BayescaleError(f"--ci must be between 0 and 1, got {args.ci}")
     import sys
 
     from bayescale.modeling.fit import CONVERGENCE_REMEDY

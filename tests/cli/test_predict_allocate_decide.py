@@ -102,7 +102,7 @@ def test_predict_grid(fit_path, tmp_path, capsys):
         (["--params", 1e9], "'tokens'"),
         ([], "no points"),
         (["--params", 1e9, "--tokens", 1e10, "--at", "x.csv"], "not both"),
-        (["--params", 1e9, "--tokens", 1e10, "--ci", 2], "ci_prob"),
+        (["--params", 1e9, "--tokens", 1e10, "--ci", 2], "argument --ci"),
         (["--params", 1e9, "--tokens", 1e10, "--group", "a"], "no group column"),
     ],
 )
@@ -260,7 +260,7 @@ def test_decide_pooled_groups(pooled_path, capsys):
     [
         ([], "--flops"),
         (["--flops", 1e22, "--candidates", "bogus"], "neither a built-in"),
-        (["--flops", 1e22, "--risk-quantile", 1.5], "risk_quantile"),
+        (["--flops", 1e22, "--risk-quantile", 1.5], "argument --risk-quantile"),
     ],
 )
 def test_decide_errors(fit_path, capsys, args, message):

@@ -43,8 +43,8 @@ def test_report_command(fit_file, tmp_path, capsys, two_figures):
     ("args", "message"),
     [
         (["missing.nc", "--out", "r.html"], "missing.nc: no such fit file"),
-        (["FIT", "--out", "r.html", "--ci", "1.5"], "--ci must be between 0 and 1"),
-        (["FIT", "--out", "r.html", "--flops", "-1"], "every budget must be positive"),
+        (["FIT", "--out", "r.html", "--ci", "1.5"], "argument --ci: must be between 0 and 1"),
+        (["FIT", "--out", "r.html", "--flops", "-1"], "argument --flops: must be positive"),
     ],
 )
 def test_report_command_errors(fit_file, tmp_path, capsys, monkeypatch, args, message):
