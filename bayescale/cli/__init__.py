@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from bayescale._version import __version__
 
@@ -53,6 +56,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` and temporary-file cleanup runs."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while the command runs (main thread only)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     from bayescale.cli._common import check_outputs
@@ -67,16 +92,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        check_outputs(args)  # before any work: a bad --out must not cost a whole run
-        code = args.func(args)
+        with _sigterm_raises():
+            check_outputs(args)  # before any work: a bad --out must not cost a whole run
+            code = args.func(args)
     except BayescaleError as exc:
         print(f"bayescale: error: {exc}", file=sys.stderr)
         return 2
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         print(f"bayescale: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("bayescale: terminated; no partial output was left", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("bayescale: interrupted", file=sys.stderr)
+        print("bayescale: interrupted; no partial output was left", file=sys.stderr)
         return 130
     return int(code or 0)
 

@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -139,15 +140,12 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def is_fit_file(path: Path) -> bool:
     """Whether ``path`` is a bayescale fit file (reads its root attributes only)."""
-    try:
-        import h5py  # type: ignore[import-untyped]
+    from bayescale.modeling import _container
 
-        with h5py.File(path, "r") as f:
-            value = f.attrs.get("file_format")
+    try:
+        value = _container.peek(path)[0].get("file_format")
     except Exception:  # not HDF5, unreadable: not a fit
         return False
-    if isinstance(value, bytes):
-        value = value.decode()
     return isinstance(value, str) and value.startswith("bayescale-fit")
 
 
@@ -223,6 +221,38 @@ def check_outputs(args: argparse.Namespace) -> None:
         note = check_output(target, kind=file_kind, inputs=inputs, force=bool(args.force))
         if note:
             say(note, quiet=quiet)
+
+
+def progress_every(quiet: bool = False) -> float | None:
+    """Seconds between plain progress lines, or None for none.
+
+    Lines are printed when stderr is not a terminal (logs, CI, Slurm), where a progress bar
+    cannot draw; on a terminal the bar shows instead, and ``--quiet`` silences both.
+    """
+    from bayescale._progress import DEFAULT_EVERY_S
+
+    if quiet or sys.stderr.isatty():
+        return None
+    return DEFAULT_EVERY_S
+
+
+def describe_diagnostics(d: dict[str, float]) -> str:
+    """``max R-hat 1.002, min ESS 3400, 0 divergences`` (R-hat needs two or more chains)."""
+    rhat = (
+        f"max R-hat {d['r_hat_max']:.3f}"
+        if math.isfinite(d["r_hat_max"])
+        else "R-hat not computable (one chain)"
+        if d.get("chains") == 1
+        else "R-hat not computable"
+    )
+    return f"{rhat}, min bulk ESS {d['ess_bulk_min']:.0f}, {d['divergences']} divergences"
+
+
+def print_warnings(caught: Iterable[warnings.WarningMessage], *categories: type[Warning]) -> None:
+    """Print recorded warnings of the given categories as ``bayescale: WARNING: ...`` lines."""
+    for w in caught:
+        if issubclass(w.category, categories):
+            print(f"bayescale: WARNING: {w.message}", file=sys.stderr)
 
 
 def say(message: str, *, quiet: bool = False) -> None:

@@ -12,10 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
 import warnings
 
-from bayescale.cli._common import add_out, add_quiet, add_seed, count, positive, say, write_csv
+from bayescale.cli._common import (
+    add_out,
+    add_quiet,
+    add_seed,
+    count,
+    positive,
+    print_warnings,
+    say,
+    write_csv,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +56,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def check_fit_files(paths: list[str], *, same_losses: bool) -> None:
+    """Refuse one fit, the same fit twice, and (for LOO) fits of different losses.
+
+    Reads only each file's attributes and losses: it runs before any posterior is loaded.
+    """
+    import numpy as np
+
+    from bayescale.exceptions import BayescaleError, FitFileError
+    from bayescale.modeling import _container
+    from bayescale.modeling.fit import load_fit
+
+    if len(paths) < 2:
+        raise BayescaleError(f"compare needs two or more fits, got {len(paths)}")
+    seen: dict[str, str] = {}
+    losses: dict[str, np.ndarray] = {}
+    for path in paths:
+        try:
+            attrs, arrays = _container.peek(path, ("fit_data/loss",))
+        except (OSError, KeyError):
+            load_fit(path)  # raises the precise error (missing, unreadable, not a fit)
+            raise FitFileError(f"{path}: cannot be read as a fit file") from None
+        sums = json.loads(str(attrs.get("checksums_sha256") or "{}"))
+        key = str(sums.get("posterior") or os.path.realpath(path))  # same draws: same fit
+        if key in seen:
+            raise BayescaleError(f"{path} and {seen[key]} are the same fit; compare different fits")
+        seen[key] = path
+        losses[path] = np.asarray(arrays["fit_data/loss"], dtype=float)
+    if same_losses:
+        (first, ref), *others = losses.items()
+        for path, y in others:
+            if y.shape != ref.shape or not np.allclose(y, ref, rtol=1e-12, atol=0.0):
+                raise BayescaleError(
+                    f"LOO compares fits of the same losses: {path} was fitted to {y.size} runs, "
+                    f"{first} to {ref.size} (or to other losses, or in another order); use "
+                    "--method extrapolation or refit on one table"
+                )
+
+
 def run(args: argparse.Namespace) -> int:
     """Handle ``bayescale compare``."""
     from bayescale.analysis.compare import compare
@@ -58,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.method == "loo" and args.threshold is not None:
         raise BayescaleError("--threshold applies to --method extrapolation only")
     names = [n.strip() for n in args.names.split(",")] if args.names else None
+    check_fit_files(args.fits, same_losses=args.method == "loo")
     fits = [load_fit(path) for path in args.fits]
     say(f"comparing {len(fits)} fit(s) by {args.method}", quiet=args.quiet)
     with warnings.catch_warnings(record=True) as caught:
@@ -73,9 +121,7 @@ def run(args: argparse.Namespace) -> int:
             chains=args.chains,
             random_seed=args.seed,
         )
-    for w in caught:
-        if issubclass(w.category, (ConvergenceWarning, UserWarning)):
-            print(f"bayescale: WARNING: {w.message}", file=sys.stderr)
+    print_warnings(caught, ConvergenceWarning, UserWarning)
     frame = table.reset_index()
     if args.out:
         path = write_csv(frame, args.out)

@@ -13,7 +13,15 @@ import time
 import warnings
 from pathlib import Path
 
-from bayescale.cli._common import add_out, add_quiet, add_seed, count, say
+from bayescale.cli._common import (
+    add_out,
+    add_quiet,
+    add_seed,
+    count,
+    print_warnings,
+    progress_every,
+    say,
+)
 
 #: The bundled dataset the demo fits.
 DEMO_DATASET = "runner_cpu"
@@ -100,10 +108,9 @@ def run(args: argparse.Namespace) -> int:
             chains=args.chains,
             random_seed=args.seed,
             progressbar=sys.stderr.isatty() and not quiet,
+            progress_every=progress_every(quiet),
         )
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning):
-            print(f"bayescale: WARNING: {w.message}", file=sys.stderr)
+    print_warnings(caught, ConvergenceWarning)
     fit_path = fit.save(out / "fit.nc")
     say(f"      saved {fit_path} ({time.perf_counter() - t0:.1f} s so far)", quiet=quiet)
 

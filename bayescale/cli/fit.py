@@ -8,7 +8,17 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
-from bayescale.cli._common import add_out, add_quiet, add_seed, count, load_runs, say
+from bayescale.cli._common import (
+    add_out,
+    add_quiet,
+    add_seed,
+    count,
+    describe_diagnostics,
+    load_runs,
+    print_warnings,
+    progress_every,
+    say,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,18 +78,14 @@ def run(args: argparse.Namespace) -> int:
             random_seed=args.seed,
             exclude_outliers=not args.keep_outliers,
             progressbar=sys.stderr.isatty() and not args.quiet,
+            progress_every=progress_every(args.quiet),
         )
-    failed = False
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning):
-            failed = True
-            print(f"bayescale: WARNING: {w.message}", file=sys.stderr)
+    failed = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    print_warnings(caught, ConvergenceWarning)
     path = fit.save(args.out)
     d = fit.diagnostics()
     say(
-        f"saved {path} in {time.perf_counter() - t0:.1f} s "
-        f"(max R-hat {d['r_hat_max']:.3f}, min ESS {d['ess_bulk_min']:.0f}, "
-        f"{d['divergences']} divergences)",
+        f"saved {path} in {time.perf_counter() - t0:.1f} s ({describe_diagnostics(d)})",
         quiet=args.quiet,
     )
     if failed and args.strict:

@@ -6,7 +6,7 @@ import argparse
 import json
 import math
 
-from bayescale.cli._common import add_ci
+from bayescale.cli._common import add_ci, describe_diagnostics
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,11 +27,9 @@ def _num(x: float) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``bayescale summary``."""
-    from bayescale.modeling.fit import load_fit
-
     import sys
 
-    from bayescale.modeling.fit import CONVERGENCE_REMEDY
+    from bayescale.modeling.fit import CONVERGENCE_REMEDY, load_fit
 
     fit = load_fit(args.fit)
     table = fit.summary(ci_prob=args.ci)
@@ -63,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
     cols = ["median", "lower", "upper", "r_hat", "ess_bulk"]
     print(table[cols].to_string(float_format=lambda v: f"{v:.4g}"))
     print(
-        f"max R-hat {d['r_hat_max']:.3f}, min bulk ESS {d['ess_bulk_min']:.0f}, "
-        f"{d['divergences']} divergences; interval: {args.ci:.0%} equal-tailed"
+        f"{describe_diagnostics(d)}; interval: {args.ci:.0%} equal-tailed"
         + ("" if not problems else "; DIAGNOSTICS FAILED (see stderr)")
     )
     return code

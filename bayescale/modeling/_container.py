@@ -6,6 +6,7 @@ and opens fits through here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import xarray as xr
 
 from bayescale._atomic import atomic_path
 
-__all__ = ["add_group", "get_group", "groups", "open_tree", "save_tree"]
+__all__ = ["add_group", "get_group", "groups", "open_tree", "peek", "save_tree"]
 
 
 def groups(tree: xr.DataTree) -> list[str]:
@@ -40,11 +41,50 @@ def make_tree(groups_: dict[str, xr.Dataset], attrs: dict[str, Any] | None = Non
     return tree
 
 
-def save_tree(tree: xr.DataTree, path: str | Path) -> Path:
-    """Write a tree to netCDF atomically (temporary file + rename)."""
+def save_tree(
+    tree: xr.DataTree,
+    path: str | Path,
+    *,
+    seal: Callable[[xr.DataTree], dict[str, str]] | None = None,
+) -> Path:
+    """Write a tree to netCDF atomically (temporary file + rename).
+
+    ``seal`` receives the tree as read back from the written temporary file and returns root
+    attributes to add before the rename (checksums of exactly what a reader will see).
+    """
     with atomic_path(path) as tmp:
         tree.to_netcdf(tmp, engine="h5netcdf")
+        if seal is not None:
+            extra = seal(open_tree(tmp))
+            import h5py  # type: ignore[import-untyped]
+
+            with h5py.File(tmp, "r+") as f:
+                for key, value in extra.items():
+                    f.attrs[key] = value
     return Path(path)
+
+
+def peek(
+    path: str | Path, variables: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Root attributes and a few named arrays (``"group/name"``) of a saved tree.
+
+    Nothing else is read (a posterior may be gigabytes).
+
+    Raises
+    ------
+    OSError
+        When the file is not readable as HDF5 (netCDF-4).
+    KeyError
+        When a requested variable is absent.
+    """
+    import h5py  # type: ignore[import-untyped]
+    import numpy as np
+
+    with h5py.File(path, "r") as f:
+        attrs = {str(k): v.decode() if isinstance(v, bytes) else v for k, v in f.attrs.items()}
+        arrays = {name: np.asarray(f[name][()]) for name in variables}
+    return attrs, arrays
 
 
 def open_tree(path: str | Path) -> xr.DataTree:

@@ -42,6 +42,79 @@ def _runs_digest(runs: pd.DataFrame) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: Root attribute holding the SHA-256 of every group and of the other root attributes.
+_CHECKSUMS = "checksums_sha256"
+#: Name under which :data:`_CHECKSUMS` records the root attributes.
+_ATTRS_KEY = "attributes"
+
+
+def _array_digest(h: Any, name: str, arr: xr.Variable) -> None:
+    values = np.asarray(arr.values)
+    h.update(f"{name}|{','.join(map(str, arr.dims))}|{values.shape}|".encode())
+    kind = values.dtype.kind
+    if kind == "b":
+        values = values.astype("uint8")
+    elif kind in "iu":
+        values = values.astype("int64")
+    elif kind == "f":
+        values = values.astype("float64")
+    elif kind in "mM":
+        values = values.view("int64")
+    else:  # strings and objects: their text (netCDF may change the string dtype)
+        h.update("\x1f".join(str(v) for v in values.ravel()).encode())
+        return
+    h.update(np.ascontiguousarray(values).tobytes())
+
+
+def dataset_digest(ds: xr.Dataset) -> str:
+    """SHA-256 of a group's variables and coordinates (names, dims, shapes and values).
+
+    Dtypes are normalised (booleans to uint8, integers to int64, floats to float64, strings
+    to text) so that the digest survives a netCDF round trip.
+    """
+    h = hashlib.sha256()
+    for name in sorted(map(str, ds.variables)):
+        _array_digest(h, name, ds.variables[name])
+    return h.hexdigest()
+
+
+def _attrs_digest(attrs: dict[Any, Any]) -> str:
+    items = {str(k): str(v) for k, v in attrs.items() if k != _CHECKSUMS}
+    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()
+
+
+def tree_checksums(tree: xr.DataTree) -> dict[str, str]:
+    """SHA-256 of every group of a results tree and of its root attributes."""
+    sums = {g: dataset_digest(_container.get_group(tree, g)) for g in _container.groups(tree)}
+    sums[_ATTRS_KEY] = _attrs_digest(dict(tree.attrs))
+    return sums
+
+
+def verify_checksums(tree: xr.DataTree, path: str | Path) -> None:
+    """Raise :class:`FitFileError` naming the first group whose checksum fails."""
+    raw = tree.attrs.get(_CHECKSUMS)
+    if raw is None:
+        raise FitFileError(
+            f"{path}: the fit carries no checksums (damaged, or written by an older bayescale); "
+            "refit it"
+        )
+    try:
+        recorded = json.loads(str(raw))
+    except json.JSONDecodeError:
+        raise FitFileError(f"{path}: its checksum record is unreadable") from None
+    actual = tree_checksums(tree)
+    for group in sorted(set(recorded) | set(actual)):
+        if group not in actual:
+            raise FitFileError(f"{path}: the {group!r} group is missing (truncated file?)")
+        if group not in recorded:
+            raise FitFileError(f"{path}: the {group!r} group was added after the fit was saved")
+        if recorded[group] != actual[group]:
+            what = "root attributes" if group == _ATTRS_KEY else f"{group!r} group"
+            raise FitFileError(
+                f"{path}: the {what} failed its checksum (edited or damaged file); refit it"
+            )
+
+
 def _runs_to_dataset(runs: pd.DataFrame, run_ids: tuple[str, ...]) -> xr.Dataset:
     data: dict[str, Any] = {}
     for col in runs.columns:
@@ -137,8 +210,13 @@ class Fit:
         random_seed: int | None = None,
         progressbar: bool = False,
         cores: int | None = None,
+        progress_every: float | None = None,
     ) -> Fit:
-        """Build the model of ``spec`` on validated ``runs``, sample it and wrap the result."""
+        """Build the model of ``spec`` on validated ``runs``, sample it and wrap the result.
+
+        ``progress_every`` (seconds) prints a plain progress line that often on stderr (for
+        logs, where a progress bar does not work); None prints none.
+        """
         import pymc as pm
 
         from bayescale.modeling.build import build_model
@@ -147,6 +225,14 @@ class Fit:
         model, info = build_model(spec, runs)
         initvals = _family_initial_values(spec, runs, model)
         sampler = resolve_sampler(str(spec.sampler["sampler"]))
+        progress = None
+        if progress_every is not None:
+            from bayescale._progress import Progress
+
+            total = int(spec.sampler["chains"]) * (
+                int(spec.sampler["draws"]) + int(spec.sampler["tune"])
+            )
+            progress = Progress("fit", total, unit="draws", every=progress_every)
         raw = run_nuts(
             model,
             cache_key=(spec.spec_id, info.groups, info.pooled),
@@ -160,6 +246,7 @@ class Fit:
             cores=cores or spec.sampler.get("cores"),
             adaptation=str(spec.sampler.get("adaptation", "auto")),
             initvals=initvals,
+            progress=progress,
         )
         posterior = _container.get_group(raw, "posterior")
         stats = _container.get_group(raw, "sample_stats")
@@ -241,6 +328,10 @@ class Fit:
         """Return (and by default warn about) every convergence problem found."""
         d = self.diagnostics()
         problems = []
+        if d["chains"] < 2:
+            problems.append("R-hat cannot be computed from one chain (run two or more)")
+        elif not np.isfinite(d["r_hat_max"]):
+            problems.append("R-hat could not be computed")
         if d["r_hat_max"] > RHAT_MAX:
             problems.append(f"R-hat up to {d['r_hat_max']:.3f} (> {RHAT_MAX})")
         if d["ess_bulk_min"] < ESS_MIN:
@@ -327,7 +418,12 @@ class Fit:
         """Write the fit, with its spec, run table and provenance, to netCDF (atomically)."""
         tree = self.tree.copy()
         _container.add_group(tree, "fit_data", _runs_to_dataset(self.runs, self.info.run_ids))
-        return _container.save_tree(tree, path)
+        tree.attrs.pop(_CHECKSUMS, None)
+
+        def seal(written: xr.DataTree) -> dict[str, str]:
+            return {_CHECKSUMS: json.dumps(tree_checksums(written), sort_keys=True)}
+
+        return _container.save_tree(tree, path, seal=seal)
 
     def __repr__(self) -> str:
         p = self.posterior
@@ -365,6 +461,7 @@ def load_fit(path: str | Path) -> Fit:
     for group in ("posterior", "sample_stats", "fit_data"):
         if group not in _container.groups(tree):
             raise FitFileError(f"{path}: the {group!r} group is missing")
+    verify_checksums(tree, path)
     try:
         spec = ModelSpec.from_dict(json.loads(attrs["spec"]))
     except Exception as exc:
@@ -392,4 +489,5 @@ def load_fit(path: str | Path) -> Fit:
     if _runs_digest(runs) != attrs.get("runs_sha256"):
         raise FitFileError(f"{path}: the stored run table does not match its checksum")
     del tree["fit_data"]
+    tree.attrs.pop(_CHECKSUMS, None)
     return Fit(tree, spec, runs, info)

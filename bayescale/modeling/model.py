@@ -100,10 +100,12 @@ class ScalingModel:
         progressbar: bool = False,
         exclude_outliers: bool = True,
         cores: int | None = None,
+        progress_every: float | None = None,
     ) -> Any:
         """Sample the posterior on ``runs`` and return a :class:`~bayescale.modeling.fit.Fit`.
 
-        Sampler settings default to the spec's ``[sampler]`` table.
+        Sampler settings default to the spec's ``[sampler]`` table. ``progress_every``
+        (seconds) prints a plain progress line that often on stderr (None: none).
         """
         from bayescale.modeling.fit import Fit
 
@@ -112,5 +114,10 @@ class ScalingModel:
         )
         prepared = self.prepare(runs, exclude_outliers=exclude_outliers)
         return Fit.sample(
-            spec, prepared, random_seed=random_seed, progressbar=progressbar, cores=cores
+            spec,
+            prepared,
+            random_seed=random_seed,
+            progressbar=progressbar,
+            cores=cores,
+            progress_every=progress_every,
         )

@@ -27,9 +27,12 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from bayescale._progress import Progress
 
 __all__ = ["available_samplers", "resolve_sampler", "run_nuts"]
 
@@ -244,12 +247,60 @@ def run_nuts(
     cores: int | None = None,
     adaptation: str = "auto",
     initvals: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
 ) -> Any:
     """Sample ``model`` and return the results tree (posterior + sample_stats).
 
     ``initvals`` (constrained values by free-variable name) start the chains near them (see
-    :func:`initial_point_function`); None keeps PyMC's default starts.
+    :func:`initial_point_function`); None keeps PyMC's default starts. ``progress`` receives
+    the draws done (tuning included) and the divergences so far.
+
+    An interrupted run (Ctrl-C, SIGTERM) raises :class:`KeyboardInterrupt` rather than
+    returning the draws made so far: both samplers would otherwise hand back a shorter trace,
+    which must never be mistaken for the requested fit.
     """
+    raw = _run_nuts(
+        model,
+        cache_key=cache_key,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        target_accept=target_accept,
+        sampler=sampler,
+        random_seed=random_seed,
+        progressbar=progressbar,
+        cores=cores,
+        adaptation=adaptation,
+        initvals=initvals,
+        progress=progress,
+    )
+    from bayescale.modeling import _container
+
+    post = _container.get_group(raw, "posterior")
+    got = (int(post.sizes.get("chain", 0)), int(post.sizes.get("draw", 0)))
+    if got != (chains, draws):
+        raise KeyboardInterrupt(
+            f"sampling stopped early: {got[0]} chains x {got[1]} draws of {chains} x {draws}"
+        )
+    return raw
+
+
+def _run_nuts(
+    model: Any,
+    *,
+    cache_key: tuple[Any, ...],
+    draws: int,
+    tune: int,
+    chains: int,
+    target_accept: float,
+    sampler: str,
+    random_seed: int | None,
+    progressbar: bool,
+    cores: int | None,
+    adaptation: str,
+    initvals: Mapping[str, Any] | None,
+    progress: Progress | None,
+) -> Any:
     sampler = resolve_sampler(sampler)
     if sampler == "nutpie":
         import nutpie
@@ -271,7 +322,15 @@ def run_nuts(
         cores = cores or (1 if gil_bound else min(chains, os.cpu_count() or 1))
         compiled = compiled.with_data(**_shared_values(model))
         seed = int(np.random.default_rng(random_seed).integers(2**31))
-        return nutpie.sample(
+
+        def report(states: Any) -> None:
+            if progress is not None:
+                progress.update(
+                    sum(int(s.finished_draws) for s in states),
+                    divergences=sum(int(s.divergences) for s in states),
+                )
+
+        running = nutpie.sample(
             compiled,
             draws=draws,
             tune=tune,
@@ -281,11 +340,26 @@ def run_nuts(
             target_accept=target_accept,
             adaptation=_adaptation(adaptation, compiled.n_dim),
             progress_bar=progressbar,
+            progress_callback=report if progress is not None else None,
             save_warmup=False,
+            blocking=False,
         )
+        try:
+            return running.wait()
+        except BaseException:  # nutpie's blocking mode would return the partial trace
+            running.cancel()
+            raise
     import pymc as pm
 
     cores = cores or min(chains, os.cpu_count() or 1)
+    done = [0, 0]  # draws, divergences
+
+    def callback(trace: Any, draw: Any) -> None:
+        done[0] += 1
+        done[1] += bool(draw.stats and draw.stats[0].get("diverging"))
+        if progress is not None:
+            progress.update(done[0], divergences=done[1])
+
     with warnings.catch_warnings():
         # PyMC's own NUTS forks worker processes; see notes in pyproject's filterwarnings.
         warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
@@ -300,5 +374,6 @@ def run_nuts(
             progressbar=progressbar,
             nuts={"target_accept": target_accept},
             compute_convergence_checks=False,
+            callback=callback if progress is not None else None,
             **({"initvals": dict(initvals), "init": "adapt_diag"} if initvals else {}),
         )
