@@ -56,7 +56,7 @@ def save_tree(
         tree.to_netcdf(tmp, engine="h5netcdf")
         if seal is not None:
             extra = seal(open_tree(tmp))
-            import h5py  # type: ignore[import-untyped]
+            import h5py
 
             with h5py.File(tmp, "r+") as f:
                 for key, value in extra.items():
@@ -78,7 +78,7 @@ def peek(
     KeyError
         When a requested variable is absent.
     """
-    import h5py  # type: ignore[import-untyped]
+    import h5py
     import numpy as np
 
     with h5py.File(path, "r") as f:
