@@ -118,8 +118,6 @@ def loo_table(
     loos: dict[str, Any] = {}
     rows: dict[str, dict[str, Any]] = {}
     for name, fit in named.items():
-        if "log_likelihood" not in fit.tree.children:
-            raise BayescaleError(f"{name}: the fit has no log_likelihood group (needed for LOO)")
         y = np.log(fit.runs["loss"].to_numpy(dtype=float))
         if len(y) != len(ref_y) or not np.allclose(y, ref_y, rtol=1e-12, atol=0.0):
             raise BayescaleError(
@@ -127,6 +125,7 @@ def loo_table(
                 f"{ref_name!r} to {len(ref_y)} (or in another order); use "
                 "method='extrapolation' or refit on one table"
             )
+        fit.ensure_log_likelihood()  # large fits do not store it
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pareto-k problems are reported below
             loo = azs.loo(fit.tree, pointwise=True, var_name="log_loss")

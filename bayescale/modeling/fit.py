@@ -35,6 +35,10 @@ CONVERGENCE_REMEDY = (
     "E, A and alpha trade off along a ridge, narrow the priors (e.g. E's) in a spec file; do not "
     "quote its intervals until R-hat <= 1.01 and bulk ESS >= 400."
 )
+#: Pointwise log-likelihood values (chains x draws x observations) a fit keeps by default:
+#: 40 MB of float64. Above that the group is left out (a 5,000-run table at 4 x 1,000 draws
+#: would add 160 MB) and :meth:`Fit.ensure_log_likelihood` recomputes it when LOO needs it.
+LOG_LIKELIHOOD_MAX_VALUES = 5_000_000
 
 
 def _runs_digest(runs: pd.DataFrame) -> str:
@@ -211,11 +215,14 @@ class Fit:
         progressbar: bool = False,
         cores: int | None = None,
         progress_every: float | None = None,
+        log_likelihood: bool | None = None,
     ) -> Fit:
         """Build the model of ``spec`` on validated ``runs``, sample it and wrap the result.
 
         ``progress_every`` (seconds) prints a plain progress line that often on stderr (for
-        logs, where a progress bar does not work); None prints none.
+        logs, where a progress bar does not work); None prints none. ``log_likelihood``
+        keeps (True) or leaves out (False) the pointwise log-likelihood group; None keeps it
+        up to :data:`LOG_LIKELIHOOD_MAX_VALUES` values.
         """
         import pymc as pm
 
@@ -251,10 +258,16 @@ class Fit:
         posterior = _container.get_group(raw, "posterior")
         stats = _container.get_group(raw, "sample_stats")
         tree = _container.make_tree({"posterior": posterior, "sample_stats": stats})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            pm.compute_log_likelihood(tree, model=model, progressbar=False)
-        _container.add_group(tree, "observed_data", _observed(model))
+        observed = _observed(model)
+        if log_likelihood is None:
+            n_obs = sum(int(v.size) for v in observed.data_vars.values())
+            n_samples = int(posterior.sizes["chain"]) * int(posterior.sizes["draw"])
+            log_likelihood = n_obs * n_samples <= LOG_LIKELIHOOD_MAX_VALUES
+        if log_likelihood:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                pm.compute_log_likelihood(tree, model=model, progressbar=False)
+        _container.add_group(tree, "observed_data", observed)
         attrs = {
             "sampler": sampler,
             "random_seed": "" if random_seed is None else str(random_seed),
@@ -412,6 +425,23 @@ class Fit:
         table = pd.DataFrame(rows).set_index("param")
         table.attrs["ci_prob"] = ci_prob
         return table
+
+    def ensure_log_likelihood(self) -> xr.Dataset:
+        """The pointwise log-likelihood group, computed from the posterior when not stored.
+
+        Large fits leave it out of the file (see :data:`LOG_LIKELIHOOD_MAX_VALUES`); this
+        rebuilds the model from the stored spec and run table and evaluates it at every draw.
+        """
+        if "log_likelihood" not in _container.groups(self.tree):
+            import pymc as pm
+
+            from bayescale.modeling.build import build_model
+
+            model, _ = build_model(self.spec, self.runs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                pm.compute_log_likelihood(self.tree, model=model, progressbar=False)
+        return _container.get_group(self.tree, "log_likelihood")
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:

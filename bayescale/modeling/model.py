@@ -101,11 +101,14 @@ class ScalingModel:
         exclude_outliers: bool = True,
         cores: int | None = None,
         progress_every: float | None = None,
+        log_likelihood: bool | None = None,
     ) -> Any:
         """Sample the posterior on ``runs`` and return a :class:`~bayescale.modeling.fit.Fit`.
 
         Sampler settings default to the spec's ``[sampler]`` table. ``progress_every``
         (seconds) prints a plain progress line that often on stderr (None: none).
+        ``log_likelihood`` keeps or leaves out the pointwise log-likelihood (None: kept when
+        small, see :data:`bayescale.modeling.fit.LOG_LIKELIHOOD_MAX_VALUES`).
         """
         from bayescale.modeling.fit import Fit
 
@@ -120,4 +123,5 @@ class ScalingModel:
             progressbar=progressbar,
             cores=cores,
             progress_every=progress_every,
+            log_likelihood=log_likelihood,
         )
