@@ -2,6 +2,11 @@
 
 import sys
 
-from bayescale.cli import main
+try:
+    from bayescale.cli import main
 
-sys.exit(main())
+    code = main()
+except KeyboardInterrupt:  # Ctrl-C while the command line itself is still importing
+    print("bayescale: interrupted", file=sys.stderr)
+    code = 130
+sys.exit(code)

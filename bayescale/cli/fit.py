@@ -23,6 +23,11 @@ from bayescale.cli._common import (
 if TYPE_CHECKING:
     import pandas as pd
 
+#: Largest table ``bayescale fit`` takes on without ``--max-rows``. benchmarks/scaling_rows.py
+#: at the default 4 x (1,000 + 1,000) iterations, on a shared 2-core machine under load: 1,000
+#: runs 199 s, 10,000 runs 751 s (growth exponent 0.58), 100,000 runs unfinished after 900 s.
+MAX_ROWS = 10_000
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``fit`` subcommand."""
@@ -37,6 +42,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chains", type=count(1), help="chains (spec default 4)")
     p.add_argument("--sampler", choices=["auto", "nutpie", "pymc"], help="NUTS implementation")
     p.add_argument("--keep-outliers", action="store_true", help="fit rows flagged as outliers too")
+    p.add_argument(
+        "--max-rows",
+        type=count(1),
+        default=MAX_ROWS,
+        help=f"refuse larger tables up front (default {MAX_ROWS:,}; fit time grows with the runs)",
+    )
+    p.add_argument(
+        "--keep-log-likelihood",
+        action="store_true",
+        help="store the pointwise log-likelihood whatever its size (default: up to 5 million "
+        "values; compare recomputes it otherwise)",
+    )
     add_out(p, "fit", help="output fit file (.nc); an existing fit there is replaced")
     p.add_argument(
         "--strict",
@@ -49,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``bayescale fit``."""
-    from bayescale.exceptions import ConvergenceWarning
+    from bayescale.exceptions import BayescaleError, ConvergenceWarning
     from bayescale.modeling.model import ScalingModel
 
     t0 = time.perf_counter()
@@ -60,6 +77,14 @@ def run(args: argparse.Namespace) -> int:
     if runs is None:
         runs = load_runs(args.data, group=args.group)
     n_out = int(runs["outlier"].sum()) if "outlier" in runs and not args.keep_outliers else 0
+    n_fit = len(runs) - n_out
+    if n_fit > args.max_rows:
+        raise BayescaleError(
+            f"{args.data}: {n_fit:,} runs, more than --max-rows {args.max_rows:,} "
+            "(benchmarks/scaling_rows.py: 10,000 runs already take over 10 minutes on a small "
+            "machine); aggregate repeated configurations (one row per "
+            "distinct params and tokens, with the mean loss), fit a subsample, or raise --max-rows"
+        )
     s = model.spec.with_sampler(draws=args.draws, tune=args.tune, chains=args.chains)
     say(
         f"fitting {model.spec.name} ({model.spec.law}) to {len(runs) - n_out} runs"
@@ -79,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             exclude_outliers=not args.keep_outliers,
             progressbar=sys.stderr.isatty() and not args.quiet,
             progress_every=progress_every(args.quiet),
+            log_likelihood=True if args.keep_log_likelihood else None,
         )
     failed = any(issubclass(w.category, ConvergenceWarning) for w in caught)
     print_warnings(caught, ConvergenceWarning)

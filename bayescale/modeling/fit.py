@@ -491,13 +491,13 @@ def load_fit(path: str | Path) -> Fit:
     for group in ("posterior", "sample_stats", "fit_data"):
         if group not in _container.groups(tree):
             raise FitFileError(f"{path}: the {group!r} group is missing")
-    verify_checksums(tree, path)
     try:
         spec = ModelSpec.from_dict(json.loads(attrs["spec"]))
     except Exception as exc:
         raise FitFileError(f"{path}: the stored spec is unreadable ({exc})") from None
     if spec.spec_id != attrs.get("spec_id"):
         raise FitFileError(f"{path}: the stored spec does not match its id {attrs.get('spec_id')}")
+    verify_checksums(tree, path)
     info_raw = json.loads(attrs["info"])
     info = ModelInfo(
         law=info_raw["law"],

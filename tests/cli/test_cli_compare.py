@@ -125,5 +125,5 @@ def test_compare_argument_errors(two_fits, capsys, extra, message):
 
 
 def test_compare_missing_file(tmp_path, capsys):
-    code, _, err = run_cli(["compare", str(tmp_path / "nope.nc")], capsys)
+    code, _, err = run_cli(["compare", str(tmp_path / "nope.nc"), str(tmp_path / "b.nc")], capsys)
     assert code == 2 and "nope.nc" in err

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 
 import h5py
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 from bayescale._atomic import atomic_path, remove_stale_temporaries
 from bayescale._progress import Progress
 from bayescale.cli import main
-from bayescale.exceptions import FitFileError
+from bayescale.exceptions import ConvergenceWarning, FitFileError
 from bayescale.modeling import _container
 from bayescale.modeling.fit import load_fit
 from bayescale.testing import fake_fit, synthetic_runs
@@ -218,3 +219,35 @@ def test_compare_checks_the_tables_before_loading(tmp_path, capsys, no_posterior
     pa, pb = a.save(tmp_path / "a.nc"), b.save(tmp_path / "b.nc")
     code, _, err = run(["compare", pa, pb], capsys)
     assert code == 2 and "fits of the same losses" in err and "40 runs" in err
+
+
+# ----------------------------------------------------------------------------- big tables
+def test_log_likelihood_is_computed_on_demand_when_not_stored(tmp_path):
+    from bayescale.modeling.model import ScalingModel
+
+    runs = synthetic_runs("chinchilla", n=30, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 60 draws: a shape test only
+        fit = ScalingModel("chinchilla").fit(
+            runs, draws=60, tune=60, chains=2, random_seed=3, log_likelihood=True
+        )
+    stored = fit.tree["log_likelihood"].to_dataset()["log_loss"]
+    del fit.tree["log_likelihood"]
+    lean = load_fit(fit.save(tmp_path / "lean.nc"))
+    assert "log_likelihood" not in lean.tree.children
+    got = lean.ensure_log_likelihood()["log_loss"]
+    np.testing.assert_allclose(got.values, stored.transpose(*got.dims).values, rtol=1e-9)
+
+
+def test_a_table_over_max_rows_is_refused_before_sampling(tmp_path, capsys, monkeypatch):
+    import bayescale.modeling.sampling as sampling
+
+    monkeypatch.setattr(sampling, "run_nuts", lambda *a, **k: pytest.fail("sampled"))
+    data = tmp_path / "runs.csv"
+    synthetic_runs("chinchilla", n=50, seed=1).to_csv(data, index=False)
+    code, _, err = run(
+        ["fit", "--data", data, "--max-rows", 20, "--out", tmp_path / "o.nc", "--quiet"], capsys
+    )
+    assert code == 2 and "50 runs, more than --max-rows 20" in err
+    assert "aggregate repeated configurations" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.csv"]
