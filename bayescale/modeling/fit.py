@@ -438,6 +438,12 @@ class Fit:
             from bayescale.modeling.build import build_model
 
             model, _ = build_model(self.spec, self.runs)
+            missing = [rv.name for rv in model.free_RVs if rv.name not in self.posterior]
+            if missing:
+                raise FitFileError(
+                    "the fit stores no log_likelihood group, and it cannot be recomputed: the "
+                    f"posterior lacks {', '.join(missing)}"
+                )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 pm.compute_log_likelihood(self.tree, model=model, progressbar=False)
