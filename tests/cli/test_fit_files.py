@@ -178,7 +178,7 @@ def test_summary_repeats_the_convergence_warning(tmp_path, capsys):
     for extra in ([], ["--json"]):
         code, _, err = run(["summary", path, *extra], capsys)
         assert code == 0
-        assert "WARNING: the posterior may not be trustworthy" in err
+        assert "WARNING: this fit failed its diagnostics" in err
         assert "3 divergent transition(s)" in err
 
 
