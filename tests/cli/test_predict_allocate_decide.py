@@ -199,7 +199,9 @@ def test_predict_pooled_at_file_with_group_column(pooled_path, tmp_path, capsys)
     assert len(table) == 3 and table["family"].tolist() == ["b", "a", "new"]
     assert "loss_observed" in table.columns and "group" not in table.columns
     assert "'family'" not in err and "family value(s) new are not in the fit" in err
-    code, _, err = run_cli(["predict", pooled_path, "--at", at, "--quiet", "--out", out], capsys)
+    code, _, err = run_cli(
+        ["predict", pooled_path, "--at", at, "--quiet", "--out", out, "--force"], capsys
+    )
     assert code == 0 and "not in the fit" in err  # a note about the data, not progress
 
 
