@@ -30,7 +30,7 @@ __all__ = [
     "lr_at",
     "noise_scale_simple",
     "run_sweep",
-    "submit_slurm",
+    "submit_array",
     "train",
 ]
 
@@ -49,7 +49,7 @@ _LAZY: dict[str, str] = {
     "lr_at": "bayescale.runner.schedule",
     "noise_scale_simple": "bayescale.runner.noise",
     "run_sweep": "bayescale.runner.sweep",
-    "submit_slurm": "bayescale.runner.sweep",
+    "submit_array": "bayescale.runner.sweep",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bayescale.runner.errors import RunnerError, RunnerWarning
     from bayescale.runner.noise import noise_scale_simple
     from bayescale.runner.schedule import lr_at
-    from bayescale.runner.sweep import run_sweep, submit_slurm
+    from bayescale.runner.sweep import run_sweep, submit_array
     from bayescale.runner.trainer import RunResult, train
 
 

@@ -26,6 +26,8 @@ A sweep file is TOML::
     [isoflop]                # kind = "isoflop": budgets × sizes, D = C / (6·N_total)
     budgets = [1e12, 3e12]
     n_layer = [1, 2, 3]
+    convention = "flops"     # or flops_kaplan / flops_context / flops_palm
+    tolerance = 0.05         # refuse a run whose whole steps miss the budget by more
 
 Examples
 --------
@@ -62,6 +64,12 @@ __all__ = [
 ]
 
 RUNNER_VERSION: str = __version__
+#: Training precisions of :attr:`RunSpec.precision`.
+PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp32")
+#: FLOP conventions an isoFLOP budget may be stated in (columns of every row).
+ISOFLOP_CONVENTIONS: tuple[str, ...] = ("flops", "flops_kaplan", "flops_context", "flops_palm")
+#: How far (relative) an isoFLOP run's compute may land from its budget.
+ISOFLOP_TOLERANCE: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,11 @@ class RunSpec:
     max_epochs : float
         Refuse runs that would see the training split more often than this.
     device : str
-        ``cpu`` or ``cuda`` (the GPU path: bf16 autocast, torch.compile, fused attention).
+        ``cpu``, ``cuda`` (``cuda:LOCAL_RANK`` under torchrun, else ``cuda:0``) or
+        ``cuda:N`` (the GPU path: bf16 autocast, torch.compile, fused attention).
+    precision : {"auto", "bf16", "fp32"}
+        ``auto``: bf16 autocast where the GPU has native bf16, else fp32 with a warning
+        (never emulated bf16); the CPU always trains in fp32.
     compile : bool
         ``torch.compile`` the model (GPU path only).
     """
@@ -148,6 +160,7 @@ class RunSpec:
     noise_every: int = 0
     max_epochs: float = 4.0
     device: str = "cpu"
+    precision: str = "auto"
     compile: bool = True
 
     @property
@@ -207,8 +220,12 @@ class RunSpec:
                     bias=self.bias,
                 ).total
                 warmup = max(1, min(n // tps, steps // 10))
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise RunnerError(f"device must be 'cpu' or 'cuda', not {self.device!r}")
+        if self.device not in ("cpu", "cuda") and not (
+            self.device.startswith("cuda:") and self.device[5:].isdigit()
+        ):
+            raise RunnerError(f"device must be 'cpu', 'cuda' or 'cuda:N', not {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise RunnerError(f"precision must be one of {', '.join(PRECISIONS)}")
         return dataclasses.replace(
             self, d_model=d, n_head=h, steps=steps, tokens=steps * tps, warmup=warmup
         )
@@ -339,28 +356,64 @@ def expand_sweep(config: Mapping[str, Any]) -> list[RunSpec]:
     elif kind == "isoflop":
         iso = dict(config.get("isoflop", {}))
         budgets = [float(b) for b in _as_list(iso.pop("budgets", []), "budgets")]
+        convention = str(iso.pop("convention", "flops"))
+        if convention not in ISOFLOP_CONVENTIONS:
+            raise RunnerError(
+                f"[isoflop] convention must be one of {', '.join(ISOFLOP_CONVENTIONS)}, "
+                f"not {convention!r}"
+            )
+        tolerance = float(iso.pop("tolerance", ISOFLOP_TOLERANCE))
         rest = sorted(iso)
         lists = [_as_list(iso[k], k) for k in rest]
         for seed in seeds:
             for budget in budgets:
                 for combo in itertools.product(*lists):
                     data = {**defaults, **dict(zip(rest, combo, strict=True)), "seed": seed}
-                    base = RunSpec.from_dict({**data, "steps": 1}).resolved()
-                    n = count_params(
-                        n_layer=base.n_layer,
-                        d_model=base.d_model,
-                        vocab_size=256 if base.tokenizer == "byte" else 1,
-                        seq_len=base.seq_len,
-                        tied=base.tied,
-                        bias=base.bias,
-                    ).total
-                    tokens = budget / (6.0 * n)
                     data.pop("steps", None)
-                    data["tokens"] = max(base.tokens_per_step, round(tokens))
-                    specs.append(RunSpec.from_dict(data))
+                    data.pop("tokens", None)
+                    specs.append(_isoflop_spec(data, budget, convention, tolerance))
     else:
         raise RunnerError(f"sweep kind must be 'grid' or 'isoflop', not {kind!r}")
     return specs
+
+
+def _isoflop_spec(
+    data: dict[str, Any], budget: float, convention: str, tolerance: float
+) -> RunSpec:
+    """The run of one isoFLOP point: whole steps whose compute is closest to ``budget``.
+
+    The parameter count uses the corpus's real vocabulary (read from the tokenizer or the
+    token file's metadata, see :func:`bayescale.runner.data.corpus_vocab_size`) and the
+    run's own context length, and the budget is met in ``convention``.
+    """
+    from bayescale.runner.counting import count_flops
+    from bayescale.runner.data import corpus_vocab_size
+
+    base = RunSpec.from_dict({**data, "steps": 1})
+    vocab = corpus_vocab_size(base.corpus, base.tokenizer)
+    base = base.resolved(vocab)
+    n = count_params(
+        n_layer=base.n_layer,
+        d_model=base.d_model,
+        vocab_size=vocab,
+        seq_len=base.seq_len,
+        tied=base.tied,
+        bias=base.bias,
+    )
+    per_token = count_flops(
+        n, n_layer=base.n_layer, d_model=base.d_model, seq_len=base.seq_len, tokens=1.0
+    ).as_dict()[convention]
+    tps = base.tokens_per_step
+    steps = max(1, round(budget / (per_token * tps)))
+    actual = per_token * steps * tps
+    if abs(actual / budget - 1) > tolerance:
+        raise RunnerError(
+            f"isoFLOP budget {budget:g} with n_layer={base.n_layer} (d_model={base.d_model}, "
+            f"vocab {vocab}): {steps} whole step(s) of {tps} tokens give {actual:.4g} "
+            f"{convention}, {100 * (actual / budget - 1):+.1f}% off (tolerance "
+            f"{100 * tolerance:g}%); use a bigger budget or a smaller batch_size"
+        )
+    return RunSpec.from_dict({**data, "tokens": steps * tps})
 
 
 def parse_sweep(text: str, name: str = "sweep") -> Sweep:

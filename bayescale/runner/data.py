@@ -16,8 +16,12 @@ Corpus specifications (strings, as in a sweep file):
     last 2 %.
 ``bin:PATH`` or ``bin:TRAIN,VAL``
     nanoGPT-style raw ``uint16`` token files (an llm.c header, magic 20240520, is detected
-    and skipped). The vocabulary comes from ``meta.json`` beside the file, else the
-    largest id + 1. Without a validation file the last 2 % is held out.
+    and skipped), memory-mapped: nothing is read whole, so memory does not grow with the
+    file. Either side may be a glob (``bin:data/train_*.bin,data/val.bin``): its shards
+    are read as one stream in sorted order. The vocabulary comes from ``meta.json`` or
+    nanoGPT's ``meta.pkl`` beside the first file, else the largest id + 1 (one chunked
+    scan). Without a validation file the last 2 % is held out. The fingerprint reads the
+    file sizes and 64 sampled blocks of each file, not the whole files.
 
 Tokenizers: ``byte`` (vocabulary 256; the loss is then in nats per byte) or ``bpe:V``, a
 byte-level BPE of vocabulary ``V`` trained on the training split with Hugging Face
@@ -48,7 +52,7 @@ import numpy as np
 
 from bayescale.runner.errors import RunnerError
 
-__all__ = ["Corpus", "cache_dir", "load_corpus"]
+__all__ = ["Corpus", "TokenShards", "cache_dir", "corpus_vocab_size", "load_corpus"]
 
 _VAL_PERCENT = 2
 _LLMC_MAGIC = (20240520, 20240801)
@@ -79,8 +83,8 @@ class Corpus:
         ``"byte"`` or ``"bpe:V"``.
     vocab_size : int
         Vocabulary size.
-    train, val : numpy.ndarray
-        1-D token arrays (``uint8`` or ``uint16``).
+    train, val : numpy.ndarray or TokenShards
+        1-D token arrays (``uint8``, ``uint16`` or ``uint32``; memory-mapped for ``bin:``).
     fingerprint : str
         SHA-256 of the tokenizer, vocabulary and both token streams.
     bytes_per_token : float
@@ -92,8 +96,8 @@ class Corpus:
     name: str
     tokenizer: str
     vocab_size: int
-    train: np.ndarray
-    val: np.ndarray
+    train: Any
+    val: Any
     fingerprint: str
     bytes_per_token: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict)
@@ -142,7 +146,7 @@ class Corpus:
         """Gather windows of ``seq_len + 1`` tokens as an ``int64`` array."""
         src = self.train if split == "train" else self.val
         idx = starts[:, None] + np.arange(seq_len + 1, dtype=np.int64)[None, :]
-        return src[idx].astype(np.int64)
+        return np.array(src[idx], dtype=np.int64)
 
     def val_starts(self, seq_len: int, n: int) -> np.ndarray:
         """``n`` evenly spaced validation windows, identical for every run of this corpus."""
@@ -244,35 +248,237 @@ def _text_docs(pattern: str) -> list[tuple[str, bytes]]:
     return [(f.as_posix(), f.read_bytes()) for f in files]
 
 
+class TokenShards:
+    """Several token arrays read as one stream (memory-mapped shards of a ``bin:`` corpus).
+
+    Supports ``len``, contiguous slices and integer-array indexing, which is all a
+    :class:`Corpus` needs; nothing is read until it is indexed.
+
+    Parameters
+    ----------
+    parts : sequence of numpy.ndarray
+        The shards in order, all of one dtype.
+    """
+
+    def __init__(self, parts: list[np.ndarray]) -> None:
+        if not parts:
+            raise RunnerError("no token shards")
+        if len({p.dtype for p in parts}) != 1:
+            raise RunnerError("token shards mix dtypes (uint16 and uint32)")
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(p) for p in parts], dtype=np.int64)
+        self.dtype = parts[0].dtype
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            start, stop, stride = key.indices(len(self))
+            if stride != 1:
+                raise IndexError("token shards support only contiguous slices")
+            out = []
+            for part, off in zip(self.parts, self.offsets[:-1], strict=True):
+                lo, hi = max(start - off, 0), min(stop - off, len(part))
+                if lo < hi:
+                    out.append(part[lo:hi])
+            if len(out) == 1:
+                return out[0]
+            return TokenShards(out) if out else self.parts[0][:0]
+        idx = np.asarray(key, dtype=np.int64)
+        flat = idx.ravel()
+        which = np.searchsorted(self.offsets, flat, side="right") - 1
+        res = np.empty(flat.shape, dtype=self.dtype)
+        for w in np.unique(which):
+            sel = which == w
+            res[sel] = self.parts[int(w)][flat[sel] - self.offsets[w]]
+        return res.reshape(idx.shape)
+
+
+def _parts(tokens: Any) -> list[np.ndarray]:
+    return list(tokens.parts) if isinstance(tokens, TokenShards) else [tokens]
+
+
 def _read_bin(path: Path) -> np.ndarray:
+    """Memory-map one token file (nanoGPT raw ``uint16`` or an llm.c file with a header)."""
     if not path.is_file():
         raise RunnerError(f"token file {path}: no such file")
-    raw = np.fromfile(path, dtype=np.uint8)
-    if len(raw) >= 1024:
-        header = raw[:1024].view(np.int32)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(1024)
+    if len(head) == 1024:
+        header = np.frombuffer(head, dtype=np.int32)
         if int(header[0]) in _LLMC_MAGIC:
-            dtype = np.uint16 if int(header[0]) == 20240520 else np.uint32
+            dtype = np.dtype(np.uint16 if int(header[0]) == 20240520 else np.uint32)
             n = int(header[2])
-            return raw[1024:].view(dtype)[:n]
-    if len(raw) % 2:
+            if 1024 + n * dtype.itemsize > size:
+                raise RunnerError(f"token file {path}: header says {n} tokens, file is shorter")
+            return np.memmap(path, dtype=dtype, mode="r", offset=1024, shape=(n,))
+    if size < 2:
+        raise RunnerError(f"token file {path}: empty")
+    if size % 2:
         raise RunnerError(f"token file {path}: odd byte count, not a uint16 token file")
-    return raw.view(np.uint16)
+    return np.memmap(path, dtype=np.uint16, mode="r")
 
 
-def _bin_corpus(spec: str) -> tuple[np.ndarray, np.ndarray, int, dict[str, Any]]:
-    paths = [Path(s).expanduser() for s in spec.split(",")]
-    tokens = _read_bin(paths[0])
-    if len(paths) > 1:
-        train, val = tokens, _read_bin(paths[1])
+def _expand_paths(side: str) -> list[Path]:
+    p = Path(side).expanduser()
+    if any(ch in side for ch in "*?["):
+        found = sorted(Path(m) for m in glob.glob(str(p)) if Path(m).is_file())
+        if not found:
+            raise RunnerError(f"token files {side!r}: no file matches")
+        return found
+    return [p]
+
+
+def _read_stream(paths: list[Path]) -> Any:
+    parts = [_read_bin(p) for p in paths]
+    return parts[0] if len(parts) == 1 else TokenShards(parts)
+
+
+def _meta_vocab(first: Path) -> int | None:
+    """``vocab_size`` from ``meta.json`` or nanoGPT's ``meta.pkl`` beside a token file."""
+    meta_json = first.with_name("meta.json")
+    if meta_json.is_file():
+        try:
+            return int(json.loads(meta_json.read_text(encoding="utf-8"))["vocab_size"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RunnerError(f"{meta_json}: no integer 'vocab_size' ({exc})") from None
+    meta_pkl = first.with_name("meta.pkl")
+    if meta_pkl.is_file():
+        from bayescale.data.pickle_safe import RestrictedUnpickler
+
+        try:
+            with open(meta_pkl, "rb") as fh:  # plain dicts, strings and ints only
+                meta = RestrictedUnpickler(fh, allowed=(), source=str(meta_pkl)).load()
+            return int(meta["vocab_size"])
+        except Exception as exc:
+            raise RunnerError(f"{meta_pkl}: cannot read 'vocab_size' ({exc})") from None
+    return None
+
+
+def _scan_max(tokens: Any, chunk: int = 1 << 24) -> int:
+    """Largest token id, read chunk by chunk from the files (no whole-file mapping kept)."""
+    best = 0
+    for part in _parts(tokens):
+        base = part.base if isinstance(part, np.memmap) else None
+        if isinstance(part, np.memmap) and isinstance(part.filename, str) and base is not None:
+            off = part.offset
+            for i in range(0, len(part), chunk):
+                n = min(chunk, len(part) - i)
+                block = np.fromfile(
+                    part.filename, dtype=part.dtype, count=n, offset=off + i * part.itemsize
+                )
+                best = max(best, int(block.max(initial=0)))
+        else:
+            best = max(best, int(np.max(part, initial=0)))
+    return best
+
+
+def _bin_vocab(spec: str) -> int:
+    first = _expand_paths(spec.split(",")[0])[0]
+    vocab = _meta_vocab(first)
+    return vocab if vocab is not None else _bin_corpus(spec)[2]
+
+
+def _bin_corpus(spec: str) -> tuple[Any, Any, int, dict[str, Any]]:
+    sides = spec.split(",")
+    if len(sides) > 2:
+        raise RunnerError(f"bin:{spec}: give TRAIN or TRAIN,VAL (globs allowed for shards)")
+    train_paths = _expand_paths(sides[0])
+    tokens = _read_stream(train_paths)
+    val_paths: list[Path] = []
+    if len(sides) > 1:
+        val_paths = _expand_paths(sides[1])
+        train, val = tokens, _read_stream(val_paths)
     else:
         cut = int(len(tokens) * (1 - _VAL_PERCENT / 100))
         train, val = tokens[:cut], tokens[cut:]
-    meta_path = paths[0].with_name("meta.json")
-    vocab = int(max(int(train.max(initial=0)), int(val.max(initial=0))) + 1)
-    if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        vocab = int(meta.get("vocab_size", vocab))
-    return train, val, vocab, {"files": [str(p) for p in paths]}
+    vocab = _meta_vocab(train_paths[0])
+    if vocab is None:
+        vocab = max(_scan_max(train), _scan_max(val)) + 1
+    files = [str(p) for p in train_paths + val_paths]
+    return train, val, vocab, {"files": files, "shards": len(train_paths)}
+
+
+#: Bytes read from each sampled block of a ``bin:`` file for its fingerprint.
+FINGERPRINT_BLOCK: int = 1 << 16
+#: Evenly spaced blocks (first and last included) read per token file.
+FINGERPRINT_BLOCKS: int = 64
+
+
+def _file_digest(path: str, offset: int, nbytes: int, h: Any) -> None:
+    """Feed a token file's size and sampled blocks into ``h`` (reads at most 4 MiB)."""
+    h.update(f"|{nbytes}|".encode())
+    span = max(0, nbytes - FINGERPRINT_BLOCK)
+    k = FINGERPRINT_BLOCKS if span else 1
+    with open(path, "rb") as fh:
+        for i in range(k):
+            start = offset + (span * i // max(1, k - 1) if k > 1 else 0)
+            fh.seek(start)
+            h.update(fh.read(min(FINGERPRINT_BLOCK, nbytes)))
+
+
+def _bin_fingerprint(vocab: int, train: Any, val: Any) -> str:
+    """Fingerprint of memory-mapped token files without reading them whole.
+
+    SHA-256 of the vocabulary, dtype, token counts and, per file, its size and 64 evenly
+    spaced 64 KiB blocks (first and last included): about 4 MiB per file whatever its size.
+    It catches a different, truncated, re-tokenized or shuffled file; an edit confined to
+    unsampled bytes would go unnoticed (documented in ``docs/runner.md``).
+    """
+    h = hashlib.sha256(f"bayescale-corpus-bin-v2|pretokenized|{vocab}|".encode())
+    for name, stream in (("train", train), ("val", val)):
+        h.update(f"|{name}|{stream.dtype}|{len(stream)}".encode())
+        for part in _parts(stream):
+            if isinstance(part, np.memmap) and isinstance(part.filename, str):
+                _file_digest(part.filename, part.offset, len(part) * part.itemsize, h)
+            else:
+                h.update(np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()
+
+
+def corpus_vocab_size(spec: str = "stdlib", tokenizer: str = "byte") -> int:
+    """The vocabulary of a corpus without loading or tokenizing it.
+
+    Parameters
+    ----------
+    spec, tokenizer : str
+        As in :func:`load_corpus`.
+
+    Returns
+    -------
+    int
+        256 for bytes, ``V`` for ``bpe:V``, a ``bin:`` file's ``meta.json`` / ``meta.pkl``
+        vocabulary (else its largest id + 1).
+
+    Examples
+    --------
+    >>> corpus_vocab_size("stdlib", "bpe:4096"), corpus_vocab_size("stdlib")
+    (4096, 256)
+    """
+    if spec.startswith("bin:"):
+        if tokenizer != "byte":
+            raise RunnerError("bin: corpora are already tokenized; leave tokenizer='byte'")
+        key = (spec, tokenizer)
+        if key in _CACHE:
+            return _CACHE[key].vocab_size
+        return _bin_vocab(spec[4:])
+    if tokenizer == "byte":
+        return 256
+    if tokenizer.startswith("bpe:"):
+        return _bpe_vocab(tokenizer)
+    raise RunnerError(f"unknown tokenizer {tokenizer!r}; use 'byte' or 'bpe:V'")
+
+
+def _bpe_vocab(tokenizer: str) -> int:
+    try:
+        vocab = int(tokenizer[4:])
+    except ValueError:
+        raise RunnerError(f"tokenizer {tokenizer!r}: use bpe:V with an integer V") from None
+    if not 257 <= vocab <= 65535:
+        raise RunnerError(f"tokenizer {tokenizer!r}: V must be in 257..65535 (uint16 ids)")
+    return vocab
 
 
 def _bpe(train: bytes, val: bytes, vocab: int, key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -282,8 +488,6 @@ def _bpe(train: bytes, val: bytes, vocab: int, key: str) -> tuple[np.ndarray, np
         raise RunnerError(
             "the BPE tokenizer needs Hugging Face tokenizers: pip install tokenizers"
         ) from None
-    if vocab > 65535:
-        raise RunnerError("BPE vocabulary must fit in uint16 (<= 65535)")
     path = cache_dir() / f"bpe-{key[:16]}-{vocab}.npz"
     if path.is_file():
         with np.load(path) as z:
@@ -347,6 +551,7 @@ def load_corpus(spec: str = "stdlib", tokenizer: str = "byte") -> Corpus:
             raise RunnerError("bin: corpora are already tokenized; leave tokenizer='byte'")
         train, val, vocab, meta = _bin_corpus(spec[4:])
         tok_name, bpt = "pretokenized", float("nan")
+        fingerprint = _bin_fingerprint(vocab, train, val)
     else:
         if spec in ("stdlib", "stdlib-en"):
             docs, meta = _stdlib_docs(english=spec == "stdlib-en")
@@ -368,13 +573,14 @@ def load_corpus(spec: str = "stdlib", tokenizer: str = "byte") -> Corpus:
             val = np.frombuffer(va_b, dtype=np.uint8)
             vocab, tok_name, bpt = 256, "byte", 1.0
         elif tokenizer.startswith("bpe:"):
-            vocab = int(tokenizer[4:])
+            vocab = _bpe_vocab(tokenizer)
             raw_key = hashlib.sha256(tr_b + b"|" + va_b).hexdigest()
             train, val = _bpe(tr_b, va_b, vocab, raw_key)
             tok_name = tokenizer
             bpt = (len(tr_b) + len(va_b)) / max(1, len(train) + len(val))
         else:
             raise RunnerError(f"unknown tokenizer {tokenizer!r}; use 'byte' or 'bpe:V'")
+        fingerprint = _fingerprint(tok_name, vocab, train, val)
     if len(val) < 2 or len(train) < 2:
         raise RunnerError(f"corpus {spec!r} is too small to split into train and validation")
     meta.update(train_tokens=len(train), val_tokens=len(val))
@@ -384,7 +590,7 @@ def load_corpus(spec: str = "stdlib", tokenizer: str = "byte") -> Corpus:
         vocab_size=vocab,
         train=train,
         val=val,
-        fingerprint=_fingerprint(tok_name, vocab, train, val),
+        fingerprint=fingerprint,
         bytes_per_token=bpt,
         meta=meta,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bayescale.exceptions import BayescaleError
 
-__all__ = ["RunnerError", "RunnerWarning", "require_torch"]
+__all__ = ["RunInterrupted", "RunnerError", "RunnerWarning", "require_torch"]
 
 _INSTALL = 'pip install "bayescale[runner]"'
 
@@ -28,3 +28,19 @@ def require_torch() -> None:
         import torch  # noqa: F401
     except ImportError:
         raise RunnerError(f"the runner needs PyTorch: {_INSTALL}") from None
+
+
+class RunInterrupted(RunnerError):
+    """A run stopped on a signal after saving its checkpoint (run it again to resume).
+
+    Parameters
+    ----------
+    message : str
+        What happened.
+    signum : int
+        The signal that stopped it.
+    """
+
+    def __init__(self, message: str, *, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum

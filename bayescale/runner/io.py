@@ -30,6 +30,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from bayescale.data.schema import validate_runs
+from bayescale.data.tables import CURVES, NOISE, validate_table
+
 __all__ = [
     "CURVE_COLUMNS",
     "NOISE_COLUMNS",
@@ -41,35 +46,12 @@ __all__ = [
     "result_paths",
 ]
 
-#: Columns of the learning-curve file. ``run`` (not ``run_id``) names the run, so the file
-#: validates as a run table (``run_id`` must be unique in a run table); group by ``run``.
-CURVE_COLUMNS: tuple[str, ...] = (
-    "run",
-    "step",
-    "tokens",
-    "loss",
-    "train_loss",
-    "learning_rate",
-    "params",
-    "params_nonembedding",
-    "flops",
-    "batch_size",
-    "n_layer",
-    "d_model",
-    "seed",
-    "wall_s",
-)
-#: Columns of the gradient-noise file (batch sizes in tokens).
-NOISE_COLUMNS: tuple[str, ...] = (
-    "run_id",
-    "step",
-    "tokens",
-    "train_loss",
-    "b_small",
-    "b_big",
-    "g2_small",
-    "g2_big",
-)
+#: Columns of the learning-curve file (:data:`bayescale.data.tables.CURVES`). ``run`` (not
+#: ``run_id``) names the run, so the file validates as a run table; group by ``run``.
+CURVE_COLUMNS: tuple[str, ...] = CURVES.columns
+#: Columns of the gradient-noise file (:data:`bayescale.data.tables.NOISE`; batch sizes in
+#: tokens).
+NOISE_COLUMNS: tuple[str, ...] = NOISE.columns
 
 
 def result_paths(out: str | Path) -> tuple[Path, Path, Path]:
@@ -166,7 +148,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _render(header: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
+def render_csv(header: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -195,7 +177,7 @@ def _merge(
     if not columns:
         # keep the existing column order first, new columns appended
         want = header + [c for c in want if c not in header]
-    atomic_write_bytes(path, _render(want, [*rows, *new]))
+    atomic_write_bytes(path, render_csv(want, [*rows, *new]))
 
 
 def commit_run(
@@ -217,9 +199,20 @@ def commit_run(
         The run's row; must contain ``run_id``.
     curve, noise : sequence of mapping
         Learning-curve rows (keyed by ``run``) and noise rows (keyed by ``run_id``).
+
+    Raises
+    ------
+    RunTableError
+        When a row does not fit its schema (nothing is written then).
     """
     runs, curves, noises = result_paths(out)
     run_id = str(row["run_id"])
+    # every row is checked against the schema its readers use before anything is written
+    validate_runs(pd.DataFrame([dict(row)]), source=f"run {run_id}", derive_flops=False)
+    if curve:
+        validate_table(pd.DataFrame(list(curve)), CURVES, source=f"run {run_id}")
+    if noise:
+        validate_table(pd.DataFrame(list(noise)), NOISE, source=f"run {run_id}")
     with locked(runs):
         if curve:
             _merge(curves, "run", run_id, curve, CURVE_COLUMNS)

@@ -104,9 +104,9 @@ def test_several_grid_tables() -> None:
     assert [(s.n_layer, s.steps) for s in sw.specs] == [(1, 3), (2, 3), (3, 4), (3, 5)]
 
 
-def test_slurm_backend_needs_submitit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from bayescale.runner.sweep import submit_slurm
+def test_array_backend_needs_submitit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bayescale.runner.sweep import submit_array
 
     monkeypatch.setitem(sys.modules, "submitit", None)
     with pytest.raises(RunnerError, match=r"bayescale\[slurm\]"):
-        submit_slurm("smoke", tmp_path / "r.csv", n_tasks=2)
+        submit_array("smoke", tmp_path / "r.csv", n_tasks=2)
