@@ -125,6 +125,10 @@ class RunSpec:
         (never emulated bf16); the CPU always trains in fp32.
     compile : bool
         ``torch.compile`` the model (GPU path only).
+    deterministic : bool
+        ``torch.use_deterministic_algorithms(True)`` (and a fixed cuBLAS workspace): GPU
+        reruns and resumed runs are then bit-identical, at some speed; CPU runs are
+        deterministic anyway.
     """
 
     n_layer: int
@@ -162,6 +166,7 @@ class RunSpec:
     device: str = "cpu"
     precision: str = "auto"
     compile: bool = True
+    deterministic: bool = False
 
     @property
     def tokens_per_step(self) -> int:

@@ -119,8 +119,21 @@ class MicroGradNorms:
         self.params = [p for p in params if p.requires_grad]
         self.k = k
         self._prev: list[torch.Tensor] | None = None
-        self.sum_small = 0.0
+        self._small: torch.Tensor | None = None  # on the parameters' device: no host sync
         self.count = 0
+
+    @property
+    def sum_small(self) -> float:
+        """Sum over this step's micro-batches of ``|g_i|²`` (one host sync)."""
+        return float(self._small) if self._small is not None else 0.0
+
+    def small_sum_tensor(self) -> torch.Tensor:
+        """``[sum of |g_i|², count]`` as a float64 tensor on the parameters' device."""
+        import torch
+
+        if self._small is None:
+            raise RuntimeError("after_backward was never called")
+        return torch.stack([self._small, torch.full_like(self._small, float(self.count))])
 
     def after_backward(self) -> None:
         """Record ``|g_i|²`` of the micro-batch whose backward just ran."""
@@ -137,8 +150,9 @@ class MicroGradNorms:
             diff = list(torch._foreach_sub(grads, self._prev))
             for dst, src in zip(self._prev, grads, strict=True):
                 dst.copy_(src)
-        sq = float(torch.stack(torch._foreach_norm(diff)).pow(2).sum())
-        self.sum_small += sq * self.k * self.k  # undo the 1/k loss scaling
+        sq = torch.stack(torch._foreach_norm(diff)).double().pow(2).sum()
+        sq = sq * (self.k * self.k)  # undo the 1/k loss scaling
+        self._small = sq if self._small is None else self._small + sq
         self.count += 1
 
     def finish(self) -> tuple[float, float]:
@@ -155,5 +169,5 @@ class MicroGradNorms:
     def reset(self) -> None:
         """Forget the current step's statistics."""
         self._prev = None
-        self.sum_small = 0.0
+        self._small = None
         self.count = 0

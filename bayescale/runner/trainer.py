@@ -308,12 +308,6 @@ class Collectives:
         self.dist.all_reduce(tensor)
         return tensor
 
-    def sum_values(self, values: Sequence[float]) -> torch.Tensor:
-        """Sum host numbers over ranks; the result is a float64 tensor on the device."""
-        import torch
-
-        return self.sum(torch.tensor(list(values), dtype=torch.float64, device=self.device))
-
 
 @dataclass
 class Setup:
@@ -440,6 +434,10 @@ def setup(
             f"micro_batches={spec.micro_batches} must be a multiple of WORLD_SIZE={world}"
         )
     device = select_device(spec.device, world=world, local_rank=local_rank)
+    if spec.deterministic:  # bit-identical reruns on a GPU (slower kernels, no atomics)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -637,7 +635,7 @@ def train_step(s: Setup, step: int, norms: MicroGradNorms, *, measure: bool) -> 
         s.comm.grads(list(s.model.parameters()))
         s.comm.sum(step_loss)
         if measure:
-            small = s.comm.sum_values([norms.sum_small, norms.count])
+            small = s.comm.sum(norms.small_sum_tensor())
             g2_small = float(small[0] / small[1])
             g2_big = float(
                 sum(p.grad.float().pow(2).sum() for p in s.model.parameters() if p.grad is not None)
@@ -967,11 +965,7 @@ def train(
             step = state["step"]
             t0 = time.perf_counter()
             stats = train_step(s, step, norms, measure=step in measure)
-            last_loss = stats.loss
-            if s.device.type == "cuda":  # the step's time includes its kernels
-                import torch
-
-                torch.cuda.synchronize(s.device)
+            last_loss = stats.loss  # a host sync on the step's loss (divergence check)
             dt = time.perf_counter() - t0
             state["train_s"] += dt
             if first:  # compilation and allocator warm-up of this process, timed apart

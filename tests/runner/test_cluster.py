@@ -54,7 +54,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,
+        timeout=900,
     )
 
 

@@ -112,12 +112,19 @@ class _RecordingDist:
         t.mul_(2)  # as if a second rank had contributed the same numbers
 
 
-def test_collectives_keep_tensors_on_the_device() -> None:
+def test_noise_statistics_stay_on_the_device_for_the_all_reduce() -> None:
+    meta = torch.device("meta")  # NCCL takes device tensors only; meta stands in for CUDA
+    lin = torch.nn.Linear(8, 1, device=meta)
+    norms = MicroGradNorms(list(lin.parameters()), 2)
+    for _ in range(2):
+        (lin(torch.zeros(4, 8, device=meta)).sum() / 2).backward()
+        norms.after_backward()
     dist = _RecordingDist()
-    comm = Collectives(dist, torch.device("meta"))  # NCCL takes device tensors only
-    out = comm.sum_values([1.0, 2.0])
-    assert out.device.type == "meta" and out.dtype == torch.float64
-    assert dist.devices == [torch.device("meta")]
+    comm = Collectives(dist, meta)
+    comm.grads(list(lin.parameters()))
+    out = comm.sum(norms.small_sum_tensor())
+    assert out.device == meta and out.dtype == torch.float64 and out.shape == (2,)
+    assert dist.devices == [meta, meta, meta]
 
 
 def test_data_parallel_step_reduces_on_the_training_device(

@@ -42,7 +42,7 @@ def test_sigkill_then_resume_is_bit_identical(tiny_sweep: Path, tmp_path: Path) 
             stdout=subprocess.DEVNULL,
             stderr=fh,
         )
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + 180  # a loaded 2-core machine starts torch slowly
         while not ckpt.exists():
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "no checkpoint appeared"
