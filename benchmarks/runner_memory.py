@@ -38,8 +38,8 @@ def status():
 
 path, steps = sys.argv[1], int(sys.argv[2])
 t0 = time.perf_counter()
-res = train(RunSpec(n_layer=2, seq_len=256, batch_size=16, micro_batches=2, steps=steps,
-                    corpus=f"bin:{path}", eval_tokens=4096, final_eval_tokens=16384), threads=2)
+res = train(RunSpec(n_layer=2, seq_len=64, batch_size=8, micro_batches=2, steps=steps,
+                    corpus=f"bin:{path}", eval_tokens=2048, final_eval_tokens=8192), threads=2)
 print(json.dumps({"status": status(), "wall_s": time.perf_counter() - t0,
                   "loss": res.row["loss"],
                   "vocab": res.row["vocab_size"], "fingerprint": res.row["corpus_fingerprint"]}))
