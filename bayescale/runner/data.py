@@ -419,22 +419,20 @@ def _file_digest(path: str, offset: int, nbytes: int, h: Any) -> None:
             h.update(fh.read(min(FINGERPRINT_BLOCK, nbytes)))
 
 
-def _bin_fingerprint(vocab: int, train: Any, val: Any) -> str:
+def _bin_fingerprint(vocab: int, train: Any, val: Any, files: list[str]) -> str:
     """Fingerprint of memory-mapped token files without reading them whole.
 
-    SHA-256 of the vocabulary, dtype, token counts and, per file, its size and 64 evenly
-    spaced 64 KiB blocks (first and last included): about 4 MiB per file whatever its size.
-    It catches a different, truncated, re-tokenized or shuffled file; an edit confined to
-    unsampled bytes would go unnoticed (documented in ``docs/runner.md``).
+    SHA-256 of the vocabulary, dtype, both token counts (which fix the train/val cut) and,
+    per file in order, its size and 64 evenly spaced 64 KiB blocks (first and last
+    included), read with plain file reads (nothing is mapped): about 4 MiB per file
+    whatever its size. It catches a different, truncated, re-tokenized or reordered file;
+    an edit confined to unsampled bytes would go unnoticed (documented in
+    ``docs/runner.md``).
     """
     h = hashlib.sha256(f"bayescale-corpus-bin-v2|pretokenized|{vocab}|".encode())
-    for name, stream in (("train", train), ("val", val)):
-        h.update(f"|{name}|{stream.dtype}|{len(stream)}".encode())
-        for part in _parts(stream):
-            if isinstance(part, np.memmap) and isinstance(part.filename, str):
-                _file_digest(part.filename, part.offset, len(part) * part.itemsize, h)
-            else:
-                h.update(np.ascontiguousarray(part).tobytes())
+    h.update(f"|{train.dtype}|{len(train)}|{len(val)}".encode())
+    for path in files:
+        _file_digest(path, 0, os.path.getsize(path), h)
     return h.hexdigest()
 
 
@@ -551,7 +549,7 @@ def load_corpus(spec: str = "stdlib", tokenizer: str = "byte") -> Corpus:
             raise RunnerError("bin: corpora are already tokenized; leave tokenizer='byte'")
         train, val, vocab, meta = _bin_corpus(spec[4:])
         tok_name, bpt = "pretokenized", float("nan")
-        fingerprint = _bin_fingerprint(vocab, train, val)
+        fingerprint = _bin_fingerprint(vocab, train, val, meta["files"])
     else:
         if spec in ("stdlib", "stdlib-en"):
             docs, meta = _stdlib_docs(english=spec == "stdlib-en")
