@@ -24,7 +24,15 @@ from bayescale.modeling.build import ModelInfo, reference_scales
 from bayescale.modeling.fit import Fit
 from bayescale.modeling.spec import load_spec
 
-__all__ = ["EPOCH_ESTIMATES", "EPOCH_POSTERIOR", "fake_fit", "simulate_runs", "synthetic_runs"]
+__all__ = [
+    "EPOCH_ESTIMATES",
+    "EPOCH_POSTERIOR",
+    "FAKE_POSTERIORS",
+    "TRUE_VALUES",
+    "fake_fit",
+    "simulate_runs",
+    "synthetic_runs",
+]
 
 #: Besiroglu et al. 2024's estimates of the Chinchilla parameters (Table 1), read from the
 #: published fit ``besiroglu2024``: the true values of simulated Chinchilla tables.
@@ -38,6 +46,10 @@ EPOCH_POSTERIOR: dict[str, tuple[float, float]] = {
     },
     "sigma": (0.0045, 0.06),
 }
+#: Default true values of simulated tables by law, where they differ from the law's published ones.
+TRUE_VALUES: dict[str, Mapping[str, float]] = {"chinchilla": EPOCH_ESTIMATES}
+#: Default fake posteriors by law, where they differ from the published values ±5 %.
+FAKE_POSTERIORS: dict[str, Mapping[str, tuple[float, float]]] = {"chinchilla": EPOCH_POSTERIOR}
 
 
 def fake_fit(
@@ -67,11 +79,8 @@ def fake_fit(
     rng = np.random.default_rng(seed)
     lw = get_law(law)
     if posterior is None:
-        posterior = (
-            EPOCH_POSTERIOR
-            if law == "chinchilla"
-            else {**{k: (v, 0.05) for k, v in lw.published.items()}, "sigma": (0.01, 0.1)}
-        )
+        published = {**{k: (v, 0.05) for k, v in lw.published.items()}, "sigma": (0.01, 0.1)}
+        posterior = FAKE_POSTERIORS.get(law, published)
     data = {
         name: (("chain", "draw"), v * np.exp(s * rng.standard_normal((chains, draws))))
         for name, (v, s) in posterior.items()
@@ -131,7 +140,7 @@ def simulate_runs(
     rng = np.random.default_rng(seed)
     lw = get_law(law)
     if values is None:
-        values = dict(EPOCH_ESTIMATES) if law == "chinchilla" else lw.published
+        values = TRUE_VALUES.get(law, lw.published)
     vals = dict(values)
     cols: dict[str, np.ndarray] = {
         "params": 10 ** rng.uniform(7.5, 10.0, n),

@@ -1,7 +1,7 @@
 """Compute-optimal allocations: the posterior of N_opt, D_opt, D/N and L_opt per FLOP budget.
 
-Each posterior draw has its own optimum. For the Chinchilla law it is the closed form of
-Hoffmann et al. (2022) (:func:`bayescale.laws.chinchilla_optimal`); for any other law (Kaplan's
+Each posterior draw has its own optimum. For a law with a closed form (``Law.optimal``, e.g.
+Chinchilla's, :func:`bayescale.laws.chinchilla_optimal`) it is that; for any other law (Kaplan's
 forms included), and whenever inference demand or a cap on unique tokens changes the constraint,
 a vectorised numerical optimum over log N, for all draws × budgets at once
 (:func:`bayescale.analysis._common.minimize_smooth`).
@@ -53,7 +53,7 @@ from bayescale.constants import (
 from bayescale.data.published import published_fit
 from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci
-from bayescale.laws import Law, chinchilla_optimal, critical_batch, effective_data
+from bayescale.laws import Law, call_with, critical_batch, effective_data
 from bayescale.modeling import build
 
 if TYPE_CHECKING:
@@ -186,10 +186,11 @@ def _resolve_method(
         raise BayescaleError(f"method must be 'auto', 'closed' or 'numeric', not {method!r}")
     if not _generic(family):
         return f"family:{law.family}"
-    closed_ok = law.name == "chinchilla" and inference == 0 and unique is None
+    closed_ok = law.optimal is not None and inference == 0 and unique is None
     if method == "closed" and not closed_ok:
         raise BayescaleError(
-            "the closed form applies to the Chinchilla law without inference demand or data cap"
+            "the closed form applies to laws with a closed-form optimum (Law.optimal, e.g. "
+            f"Chinchilla's) without inference demand or data cap; {law.name!r} here"
         )
     if method == "auto":
         return "closed" if closed_ok else "numeric"
@@ -274,12 +275,8 @@ def optimum(
         law, method, inference_tokens, unique_tokens, build.family_module(law.family)
     )
     args = {p: theta[p] for p in law.params}
-    if resolved == "closed":
-        return dict(
-            chinchilla_optimal(
-                flops, E=args["E"], A=args["A"], B=args["B"], alpha=args["alpha"], beta=args["beta"]
-            )
-        )
+    if resolved == "closed" and law.optimal is not None:
+        return dict(call_with(law.optimal, args, flops))
     if law.inputs == ("params", "steps"):
         if inference_tokens or unique_tokens is not None:
             raise BayescaleError(

@@ -72,7 +72,7 @@ from bayescale.constants import (
 from bayescale.data.published import published_fit
 from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci, eti
-from bayescale.laws import chinchilla_optimal
+from bayescale.laws import call_with, chinchilla_optimal
 from bayescale.modeling import build
 
 if TYPE_CHECKING:
@@ -412,8 +412,9 @@ def tokens_for_loss(
 ) -> np.ndarray:
     """Training tokens D at which L(N, D) equals ``target`` (NaN where it is out of reach).
 
-    The Chinchilla law has the closed form B/D^β = target − E − A/N^α; any other (N, D) law
-    is solved by bisection on log D over [0, log 1e30] (the loss decreases with D).
+    A law with a closed-form inverse (``Law.tokens_for_loss``; Chinchilla's is
+    B/D^β = target − E − A/N^α) uses it; any other (N, D) law is solved by bisection on log D
+    over [0, log 1e30] (the loss decreases with D).
     ``closed=False`` forces the bisection (used to test one against the other).
 
     Examples
@@ -425,12 +426,11 @@ def tokens_for_loss(
     >>> round(float(d) / 1e12, 3)
     0.434
     """
-    use_closed = law.name == "chinchilla" if closed is None else closed
+    use_closed = law.tokens_for_loss is not None if closed is None else closed
     if use_closed:
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            room = target - theta["E"] - theta["A"] * params ** (-theta["alpha"])
-            d = (theta["B"] / room) ** (1.0 / theta["beta"])
-        return np.where((room > 0) & (d < 1e30), d, np.nan)
+        if law.tokens_for_loss is None:
+            raise BayescaleError(f"law {law.name!r} has no closed-form inverse in D")
+        return np.asarray(call_with(law.tokens_for_loss, theta, target, params))
     loss = loss_function(law, theta)
     shape = np.broadcast_shapes(np.shape(target), np.shape(params))
     lo = np.zeros(shape)

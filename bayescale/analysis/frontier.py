@@ -26,17 +26,18 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
+from bayescale.constants import SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
 from bayescale.intervals import eti_dims
-from bayescale.laws import alpha_c_min
+from bayescale.laws import alpha_c_min, call_with, kaplan_ns_optimal
+from bayescale.laws.kaplan import KAPLAN_NS_BUDGET_FACTOR
 
 __all__ = ["FRONTIER_PARAMS", "alpha_c_min_posterior", "frontier", "optimum", "to_frame"]
 
 #: Parameters the frontier needs, by name (posterior variable names).
 FRONTIER_PARAMS: tuple[str, ...] = ("N_c", "S_c", "alpha_N", "alpha_S", "B_star", "alpha_B")
 #: Training at B = B_crit takes S = 2·S_min steps: C = 2·C_min = 12·N·B·S_min.
-BUDGET_FACTOR: float = 2.0
+BUDGET_FACTOR: float = KAPLAN_NS_BUDGET_FACTOR
 
 
 def _draws(source: Any) -> xr.Dataset:
@@ -111,6 +112,8 @@ def alpha_c_min_posterior(source: Any, *, bcrit: Any = None, random_seed: int = 
 def optimum(theta: Mapping[str, Any], flops: Any) -> dict[str, Any]:
     """Closed-form compute-efficient allocation for each draw and budget.
 
+    The law's own closed form, :func:`bayescale.laws.kaplan_ns_optimal`, on the draws.
+
     Parameters
     ----------
     theta : mapping
@@ -133,33 +136,7 @@ def optimum(theta: Mapping[str, Any], flops: Any) -> dict[str, Any]:
     >>> round(float(np.log(b["params_opt"] / a["params_opt"]) / np.log(100)), 3)  # α_C/α_N
     0.681
     """
-    a_n, a_s, a_b = theta["alpha_N"], theta["alpha_S"], theta["alpha_B"]
-    a_c = alpha_c_min(alpha_S=a_s, alpha_B=a_b, alpha_N=a_n)
-    f_n = a_s / (a_n + a_s)
-    f_s = a_n / (a_n + a_s)
-    log_k = (
-        np.log(BUDGET_FACTOR * FLOPS_PER_PARAM_TOKEN)
-        + np.log(theta["N_c"])
-        + np.log(theta["S_c"])
-        + np.log(theta["B_star"])
-        - np.log(f_n) / a_n
-        - np.log(f_s) / a_s
-    )
-    log_loss = a_c * (log_k - np.log(flops))
-    loss = np.exp(log_loss)
-    params = theta["N_c"] * np.exp(-(np.log(f_n) + log_loss) / a_n)
-    s_min = theta["S_c"] * np.exp(-(np.log(f_s) + log_loss) / a_s)
-    batch = theta["B_star"] * np.exp(-log_loss / a_b)
-    steps = BUDGET_FACTOR * s_min
-    return {
-        "params_opt": params,
-        "tokens_opt": batch * steps,
-        "loss_opt": loss,
-        "batch_opt": batch,
-        "steps_opt": steps,
-        "steps_min": s_min,
-        "alpha_C_min": a_c + 0.0 * log_loss,
-    }
+    return dict(call_with(kaplan_ns_optimal, theta, flops))
 
 
 def frontier(

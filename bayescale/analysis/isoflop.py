@@ -25,6 +25,7 @@ from scipy import stats
 from bayescale.data.schema import validate_runs
 from bayescale.exceptions import BayescaleError, RunTableError
 from bayescale.intervals import check_ci
+from bayescale.laws import LAWS, call_with
 
 if TYPE_CHECKING:
     from bayescale.modeling.fit import Fit
@@ -171,6 +172,8 @@ def envelope(
 def optimal_exponent(fit: Fit) -> xr.DataArray:
     """Posterior of the compute-optimal exponent ``a`` of ``N_opt ∝ C^a`` implied by a fit.
 
+    The law's closed form (``Law.optimal_exponent``) on every posterior draw:
+
     - ``isoflop``: the posterior ``a``;
     - ``chinchilla`` (and ``data_constrained`` with unlimited data): ``β/(α+β)``;
     - ``kaplan`` (``L(N, D)``, eq. 1.5): ``α_D/(α_N + α_D)``, from minimising the law on
@@ -198,17 +201,11 @@ def optimal_exponent(fit: Fit) -> xr.DataArray:
     >>> 0.45 < float(a.median()) < 0.58
     True
     """
-    post = fit.posterior
-    name = fit.law.name
-    if fit.law.family == "isoflop":
-        a = post["a"]
-    elif name in {"chinchilla", "data_constrained"}:
-        a = post["beta"] / (post["alpha"] + post["beta"])
-    elif name == "kaplan":
-        a = post["alpha_D"] / (post["alpha_N"] + post["alpha_D"])
-    else:
+    law = fit.law
+    if law.optimal_exponent is None:
+        known = ", ".join(n for n, other in LAWS.items() if other.optimal_exponent is not None)
         raise BayescaleError(
-            f"law {name!r} has no closed-form compute-optimal exponent "
-            "(use chinchilla, kaplan or isoflop)"
+            f"law {law.name!r} has no closed-form compute-optimal exponent (use {known})"
         )
+    a: xr.DataArray = call_with(law.optimal_exponent, fit.posterior)
     return a.rename("a")

@@ -32,3 +32,12 @@ def log(x: Any) -> Any:
 
         return pt.log(x)
     return np.log(x)
+
+
+def tanh(x: Any) -> Any:
+    """Hyperbolic tangent of a numpy array, xarray object or pytensor tensor."""
+    if _is_tensor(x):
+        import pytensor.tensor as pt
+
+        return pt.tanh(x)
+    return np.tanh(x)

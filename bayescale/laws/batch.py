@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bayescale.laws import Law, register_law
-from bayescale.laws.kaplan import critical_batch, kaplan_loss_ns
+from bayescale.laws.base import Law, register_law
+from bayescale.laws.kaplan import critical_batch, kaplan_loss_ns, kaplan_ns_optimal
 
 __all__ = [
     "DEEPSEEK_BATCH",
@@ -253,8 +253,6 @@ register_law(
     Law(
         name="bcrit",
         loss=noise_scale,
-        inputs=("train_loss",),
-        params=("B_star", "alpha_B"),
         description=(
             "gradient noise scale B_noise = B*/L^(1/alpha_B) from raw squared gradient norms "
             "at two batch sizes (McCandlish et al. 2018; Kaplan et al. 2020)"
@@ -271,8 +269,6 @@ register_law(
     Law(
         name="bcrit_tradeoff",
         loss=steps_ratio,
-        inputs=("batch_size", "loss"),
-        params=("B_star", "alpha_B"),
         description=(
             "B_crit(L) = B*/L^(1/alpha_B) from steps to reach target losses at several batch "
             "sizes, S = S_min (1 + B_crit/B) (McCandlish et al. 2018)"
@@ -289,8 +285,6 @@ register_law(
     Law(
         name="kaplan_ns_curves",
         loss=kaplan_curve_loss,
-        inputs=("params", "step", "batch_size", "loss"),
-        params=("N_c", "S_c", "alpha_N", "alpha_S", "B_star", "alpha_B"),
         description=(
             "L(N, S_min) = (N_c/N)^alpha_N + (S_c/S_min)^alpha_S on learning curves, "
             "S_min = S/(1 + B_crit(L)/B) (Kaplan et al. 2020)"
@@ -306,6 +300,7 @@ register_law(
         citation="Kaplan et al. 2020, arXiv:2001.08361, eqs. 1.4 and 1.6",
         family="curves",
         noise="sigma",
+        optimal=kaplan_ns_optimal,
     )
 )
 
@@ -313,8 +308,6 @@ register_law(
     Law(
         name="optimal_batch",
         loss=optimal_hyperparameters,
-        inputs=("params", "tokens"),
-        params=("B_0", "b_N", "b_D", "eta_0", "e_N", "e_D"),
         description=(
             "loss-optimal batch size B_opt = B_0 N^b_N D^b_D and learning rate "
             "eta_opt = eta_0 N^e_N D^e_D, located inside a model of the loss surface on a "

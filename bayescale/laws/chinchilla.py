@@ -7,9 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from bayescale.constants import FLOPS_PER_PARAM_TOKEN
+import numpy as np
 
-__all__ = ["chinchilla_loss", "chinchilla_optimal"]
+from bayescale.constants import FLOPS_PER_PARAM_TOKEN
+from bayescale.laws.base import Law, Prefactor, register_law
+
+__all__ = [
+    "chinchilla_loss",
+    "chinchilla_optimal",
+    "chinchilla_optimal_exponent",
+    "chinchilla_tokens_for_loss",
+]
 
 
 def chinchilla_loss(
@@ -87,3 +95,51 @@ def chinchilla_optimal(
         "tokens_per_param": d_opt / n_opt,
         "loss_opt": chinchilla_loss(n_opt, d_opt, E=E, A=A, B=B, alpha=alpha, beta=beta),
     }
+
+
+def chinchilla_optimal_exponent(*, alpha: Any, beta: Any) -> Any:
+    """Exponent ``a = β/(α+β)`` of ``N_opt ∝ C^a`` (Hoffmann et al. 2022, eq. 4).
+
+    Examples
+    --------
+    >>> round(chinchilla_optimal_exponent(alpha=0.34, beta=0.28), 4)
+    0.4516
+    """
+    return beta / (alpha + beta)
+
+
+def chinchilla_tokens_for_loss(
+    target: Any, params: Any, *, E: Any, A: Any, B: Any, alpha: Any, beta: Any
+) -> Any:
+    """Tokens at which a model of ``params`` parameters reaches loss ``target``.
+
+    ``D = (B / (target − E − A/N^α))^(1/β)``; NaN where the target is out of reach (at or
+    below ``E + A/N^α``) or needs more than 1e30 tokens.
+
+    Examples
+    --------
+    >>> d = chinchilla_tokens_for_loss(2.0, 7e10, E=1.69, A=406.4, B=410.7, alpha=0.34,
+    ...                                beta=0.28)
+    >>> round(float(d) / 1e12, 3)
+    0.434
+    """
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        room = target - E - A * params ** (-alpha)
+        d = (B / room) ** (1.0 / beta)
+    return np.where((room > 0) & (d < 1e30), d, np.nan)
+
+
+register_law(
+    Law(
+        name="chinchilla",
+        loss=chinchilla_loss,
+        description="L = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022)",
+        params_kind="total",
+        prefactors={"A": Prefactor("params", "alpha"), "B": Prefactor("tokens", "beta")},
+        published={"E": 1.6934, "A": 406.4, "B": 410.7, "alpha": 0.33917, "beta": 0.28491},
+        citation="Hoffmann et al. 2022, arXiv:2203.15556, Approach 3 (unrounded)",
+        optimal=chinchilla_optimal,
+        optimal_exponent=chinchilla_optimal_exponent,
+        tokens_for_loss=chinchilla_tokens_for_loss,
+    )
+)

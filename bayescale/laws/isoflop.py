@@ -26,36 +26,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN
+from bayescale.laws import _math
+from bayescale.laws.base import Law, register_law
 
-__all__ = ["ISOFLOP_LAW", "isoflop_loss", "isoflop_optimal"]
-
-
-def _log(x: Any) -> Any:
-    """Natural log for numpy/xarray objects and pytensor tensors alike."""
-    if hasattr(x, "owner") and hasattr(x, "type"):  # a pytensor variable
-        import pytensor.tensor as pt
-
-        return pt.log(x)
-    return np.log(x)
-
-
-def _tanh(x: Any) -> Any:
-    if hasattr(x, "owner") and hasattr(x, "type"):
-        import pytensor.tensor as pt
-
-        return pt.tanh(x)
-    return np.tanh(x)
-
-
-def _exp(x: Any) -> Any:
-    if hasattr(x, "owner") and hasattr(x, "type"):
-        import pytensor.tensor as pt
-
-        return pt.exp(x)
-    return np.exp(x)
+__all__ = ["ISOFLOP_LAW", "isoflop_loss", "isoflop_optimal", "isoflop_optimal_exponent"]
 
 
 def isoflop_loss(
@@ -67,7 +42,6 @@ def isoflop_loss(
     curvature: Any,
     loss_opt: Any,
     skew: Any = 0.0,
-    flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN,
 ) -> Any:
     """Loss of a model of ``params`` parameters trained with ``flops`` FLOP, on an IsoFLOP valley.
 
@@ -90,8 +64,6 @@ def isoflop_loss(
         Loss at the bottom of the valley of the budget ``flops``.
     skew : array-like, default 0
         Asymmetry of the valley, between -1 and 1 (0: a parabola).
-    flops_per_param_token : float, default 6
-        The ``C = 6·N·D`` convention.
 
     Returns
     -------
@@ -100,6 +72,7 @@ def isoflop_loss(
 
     Examples
     --------
+    >>> import numpy as np
     >>> n_opt = 0.1 * (1e21 / 6) ** 0.5
     >>> float(isoflop_loss(n_opt, 1e21, a=0.5, G=0.1, curvature=0.05, loss_opt=2.5))
     2.5
@@ -107,9 +80,9 @@ def isoflop_loss(
     ...                          loss_opt=2.5)), 4)
     2.6282
     """
-    log_n_opt = _log(G) + a * _log(flops / flops_per_param_token)
-    u = _log(params) - log_n_opt
-    return loss_opt * _exp(curvature * u**2 * (1.0 + skew * _tanh(u)))
+    log_n_opt = _math.log(G) + a * _math.log(flops / FLOPS_PER_PARAM_TOKEN)
+    u = _math.log(params) - log_n_opt
+    return loss_opt * _math.exp(curvature * u**2 * (1.0 + skew * _math.tanh(u)))
 
 
 def isoflop_optimal(
@@ -150,27 +123,32 @@ def isoflop_optimal(
     }
 
 
-def _register() -> Any:
-    from bayescale.laws import Law, register_law
+def isoflop_optimal_exponent(*, a: Any) -> Any:
+    """The exponent of ``N_opt ∝ C^a`` is the law's own parameter ``a``.
 
-    return register_law(
-        Law(
-            name="isoflop",
-            loss=isoflop_loss,
-            inputs=("params", "flops"),
-            params=("a", "G", "curvature", "loss_opt", "skew"),
-            description=(
-                "IsoFLOP valleys log L = log L*(C) + k(C)·u²·(1 + s·tanh u), "
-                "u = log N − log N*(C), "
-                "N*(C) = G·(C/6)^a, all budgets jointly (Hoffmann et al. 2022, Approach 2)"
-            ),
-            params_kind="total",
-            published={"a": 0.49, "b": 0.51},
-            citation="Hoffmann et al. 2022, arXiv:2203.15556, Approach 2 (Table 2: a = 0.49)",
-            family="isoflop",
-        )
-    )
+    Examples
+    --------
+    >>> isoflop_optimal_exponent(a=0.49)
+    0.49
+    """
+    return a
 
 
 #: The registered :class:`~bayescale.laws.Law` (``get_law("isoflop")``).
-ISOFLOP_LAW = _register()
+ISOFLOP_LAW = register_law(
+    Law(
+        name="isoflop",
+        loss=isoflop_loss,
+        description=(
+            "IsoFLOP valleys log L = log L*(C) + k(C)·u²·(1 + s·tanh u), "
+            "u = log N − log N*(C), "
+            "N*(C) = G·(C/6)^a, all budgets jointly (Hoffmann et al. 2022, Approach 2)"
+        ),
+        params_kind="total",
+        published={"a": 0.49, "b": 0.51},
+        citation="Hoffmann et al. 2022, arXiv:2203.15556, Approach 2 (Table 2: a = 0.49)",
+        family="isoflop",
+        optimal=isoflop_optimal,
+        optimal_exponent=isoflop_optimal_exponent,
+    )
+)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bayescale.laws import _math
-from bayescale.laws.chinchilla import chinchilla_loss
+from bayescale.laws.base import Law, register_law
+from bayescale.laws.chinchilla import chinchilla_loss, chinchilla_optimal_exponent
 
 __all__ = ["data_constrained_loss", "effective_data"]
 
@@ -55,3 +56,24 @@ def data_constrained_loss(
     """
     d_eff = effective_data(tokens, unique_tokens, R_star=R_star)
     return chinchilla_loss(params, d_eff, E=E, A=A, B=B, alpha=alpha, beta=beta)
+
+
+register_law(
+    Law(
+        name="data_constrained",
+        loss=data_constrained_loss,
+        description="Chinchilla at effective data D' (Muennighoff et al. 2023)",
+        params_kind="total",
+        published={
+            "E": 1.869,
+            "A": 521.0,
+            "B": 1488.0,
+            "alpha": 0.3527,
+            "beta": 0.3527,
+            "R_star": 15.39,
+        },
+        citation="Muennighoff et al. 2023, arXiv:2305.16264",
+        # with unlimited unique data the law is Chinchilla's, and so is its exponent
+        optimal_exponent=chinchilla_optimal_exponent,
+    )
+)

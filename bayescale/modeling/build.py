@@ -42,19 +42,9 @@ def family_module(family: str) -> Family:
 
 
 def build_model(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
-    """Build the PyMC model of ``spec`` on a run table prepared by its family.
+    """Build the PyMC model of ``spec`` on ``runs`` (prepared by its family) with the family.
 
-    Parameters
-    ----------
-    spec : ModelSpec
-        Law, priors, likelihood and pooling.
-    runs : pandas.DataFrame
-        A validated run table (outliers already removed by the caller if wanted).
-
-    Returns
-    -------
-    (pymc.Model, ModelInfo)
-        The model (for the loss family, observed variable ``log_loss`` on dim ``run``) and what
-        is needed to read its posterior.
+    Returns the model and the :class:`ModelInfo` needed to read its posterior; for the loss
+    family see :func:`bayescale.modeling.families.loss.build`.
     """
     return family_module(get_law(spec.law).family).build(spec, runs)

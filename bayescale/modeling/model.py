@@ -12,7 +12,10 @@ from bayescale.laws import get_law
 from bayescale.modeling.build import family_module
 from bayescale.modeling.spec import Likelihood, ModelSpec, Prior, load_spec
 
-__all__ = ["ScalingModel"]
+__all__ = ["DEFAULT_SPEC", "ScalingModel"]
+
+#: The spec used when neither a spec nor a law is given.
+DEFAULT_SPEC = "chinchilla"
 
 
 class ScalingModel:
@@ -54,11 +57,11 @@ class ScalingModel:
         likelihood: str | None = None,
     ) -> None:
         if spec is None:
-            spec = law or "chinchilla"
+            spec = law or DEFAULT_SPEC
         if isinstance(spec, str):
             spec = load_spec(spec)
         if law is not None and spec.law != law:
-            spec = load_spec(law) if spec.name == "chinchilla" else spec
+            spec = load_spec(law) if spec.name == DEFAULT_SPEC else spec
         if priors:
             spec = spec.with_priors(priors)
         if group is not None:

@@ -32,10 +32,10 @@ LAYERS = page_layers(PAGE.read_text(encoding="utf-8"))
 BASE = {"_version", "_paths", "_atomic", "_progress", "constants", "exceptions", "intervals"}
 #: Where the top-level modules sit in the flow.
 TOP_LEVEL = {"testing": "modeling", "__init__": "cli", "__main__": "cli"}
-#: TEMPORARY, being removed by issue 15 (part B moves Kaplan's frontier optimum to the law and
-#: gives the laws one registration style): the last upward import and the last circle.
-ALLOWED_UPWARD = {("bayescale.modeling.families.curves", "bayescale.analysis.frontier")}
-KNOWN_CIRCLES = [["bayescale.laws", "bayescale.laws.batch", "bayescale.laws.isoflop"]]
+#: No exceptions: the upward import and the circle issue 15 found are gone (Kaplan's frontier
+#: optimum is the law's, and every law module registers through laws/base.py).
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
+KNOWN_CIRCLES: list[list[str]] = []
 
 
 def modules_on_disk() -> set[str]:

@@ -10,7 +10,6 @@ its name.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayescale.exceptions import SpecError
+from bayescale.laws.base import lookup
 
 if TYPE_CHECKING:
     from bayescale.laws import Law
@@ -116,26 +115,11 @@ FAMILIES: dict[str, Family] = {}
 
 
 def register_family(family: Family) -> Family:
-    """Add ``family`` to :data:`FAMILIES` (each family module calls this once, at import)."""
-    if family.name in FAMILIES and FAMILIES[family.name] is not family:
-        raise SpecError(f"model family {family.name!r} is registered twice")
+    """Add ``family`` to :data:`FAMILIES`, replacing one of the same name; returns it."""
     FAMILIES[family.name] = family
     return family
 
 
 def get_family(name: str) -> Family:
-    """The registered family called ``name``, suggesting the closest name when unknown.
-
-    Examples
-    --------
-    >>> import bayescale.modeling.families  # fills the registry
-    >>> get_family("isoflop").options["window"]
-    <class 'float'>
-    """
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, FAMILIES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        known = ", ".join(sorted(FAMILIES))
-        raise SpecError(f"unknown model family {name!r}{hint} (known: {known})") from None
+    """The registered family called ``name`` (``get_family("isoflop").options``, ...)."""
+    return lookup(FAMILIES, name, what="model family")

@@ -232,7 +232,8 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         alpha_b = spec.priors["alpha_B"].create("alpha_B")
         log_b_ref = pm.Normal("log_B_ref", mu_b - log_lref / alpha_b, sigma_b)
         pm.Deterministic("B_star", pt.exp(log_b_ref + log_lref / alpha_b))
-        log_bn = log_b_ref - log_loss / alpha_b  # log B_noise at each step's loss
+        # the law: log B_noise at each step's loss (relative to the reference loss)
+        log_bn = pt.log(law.loss(pt.exp(log_loss), B_star=pt.exp(log_b_ref), alpha_B=alpha_b))
 
         level = pm.Normal("g2_level", 0.0, 3.0, dims="run_id")
         slope = pm.Normal("g2_slope", 0.0, 3.0, dims="run_id")

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from bayescale.exceptions import RunTableError
-from bayescale.laws import get_law
+from bayescale.laws import call_with, get_law, kaplan_ns_optimal
 from bayescale.modeling.families._common import (
     lognormal_prior,
     numeric_column,
@@ -175,10 +175,11 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
 
 
 def allocate(posterior: Any, flops: Any) -> dict[str, Any]:
-    """Compute-efficient allocation per budget (see :func:`bayescale.analysis.frontier.optimum`)."""
-    from bayescale.analysis.frontier import optimum
+    """Compute-efficient allocation per budget: the law's closed form on every draw.
 
-    return optimum(posterior, flops)
+    See :func:`bayescale.laws.kaplan_ns_optimal` (and :mod:`bayescale.analysis.frontier`).
+    """
+    return dict(call_with(kaplan_ns_optimal, posterior, flops))
 
 
 #: The ``curves`` model family.

@@ -246,8 +246,19 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         tau_e = pm.HalfNormal("tau_eta", 0.1)
         z_b = pm.Normal("z_B", 0.0, 1.0, dims="cell")
         z_e = pm.Normal("z_eta", 0.0, 1.0, dims="cell")
-        log_b_opt = log_b_ref + b_n * dn + b_d * dd + tau_b * z_b
-        log_e_opt = log_e_ref + e_n * dn + e_d * dd + tau_e * z_e
+        # the law at each cell (N, D relative to the reference scales), then each cell's deviation
+        trend = law.loss(
+            pt.exp(dn),
+            pt.exp(dd),
+            B_0=pt.exp(log_b_ref),
+            b_N=b_n,
+            b_D=b_d,
+            eta_0=pt.exp(log_e_ref),
+            e_N=e_n,
+            e_D=e_d,
+        )
+        log_b_opt = pt.log(trend["batch_size_opt"]) + tau_b * z_b
+        log_e_opt = pt.log(trend["learning_rate_opt"]) + tau_e * z_e
         pm.Deterministic("batch_size_opt", pt.exp(log_b_opt), dims="cell")
         pm.Deterministic("learning_rate_opt", pt.exp(log_e_opt), dims="cell")
 

@@ -119,7 +119,11 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         # every data-dependent number is pm.Data: compiled models are reused on new tables
         fewest = pm.Data("log_steps_fewest", np.log(start), dims="target")
         log_smin = pm.Normal("log_steps_min", fewest, 3.0, dims="target")
-        mu = log_smin[idx] + pt.log1p(pt.exp(log_bcrit[idx] - log_bs))
+        # the law S/S_min = 1 + B_crit(L)/B, on losses relative to the reference loss
+        ratio = law.loss(
+            pt.exp(log_bs), pt.exp(log_loss)[idx], B_star=pt.exp(log_b_ref), alpha_B=alpha_b
+        )
+        mu = log_smin[idx] + pt.log(ratio)
         sigma = spec.likelihood.sigma.create("sigma")
         observed = pm.Data("log_steps_observed", np.log(runs["steps"].to_numpy(float)), dims="run")
         spec.likelihood.observe("log_steps", mu=mu, sigma=sigma, observed=observed)
