@@ -9,11 +9,14 @@ from __future__ import annotations
 __all__ = [
     "BayescaleError",
     "ConventionError",
+    "ConventionWarning",
     "ConvergenceWarning",
     "DatasetError",
+    "ExtrapolationWarning",
     "FitFileError",
     "RunTableError",
     "SpecError",
+    "UnitsWarning",
 ]
 
 
@@ -43,3 +46,15 @@ class FitFileError(BayescaleError):
 
 class ConvergenceWarning(UserWarning):
     """The sampler's diagnostics (R-hat, ESS, divergences) say the posterior is not trustworthy."""
+
+
+class UnitsWarning(UserWarning):
+    """A table's numbers look like they are in other units than the schema's (e.g. millions)."""
+
+
+class ConventionWarning(UserWarning):
+    """A law meets a table counted in a convention the law was not defined on."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """A prediction or allocation lies far outside the range of the runs the fit used."""

@@ -116,8 +116,18 @@ def law_draws(
     names = [*law.params, *(e for e in extra if e in post and e not in law.params)]
     gdim = fit.info.group
     if gdim is None:
+        if group == NEW_GROUP:
+            raise BayescaleError(
+                "--new-group (group=NEW_GROUP) draws an unseen group from a pooled fit's "
+                "population, but this fit pools nothing: its law has one set of parameters for "
+                "every run, so predict without --new-group, or refit with --group COLUMN (a "
+                "column naming each run's group, e.g. family) to pool"
+            )
         if group is not None:
-            raise BayescaleError(f"group={group!r} given, but the fit has no group column")
+            raise BayescaleError(
+                f"--group {group} (group={group!r}) selects one group of a pooled fit, but this "
+                "fit pools nothing: drop --group, or refit with `bayescale fit --group COLUMN`"
+            )
         return post[names]
     if group is None:
         return post[names]

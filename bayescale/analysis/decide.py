@@ -100,6 +100,8 @@ BUILTIN_CANDIDATES: tuple[str, ...] = (
 #: Kaplan et al. 2020 (arXiv:2001.08361, eq. 6.1): N_opt = n_coef·C_min^a, C in FLOP (the
 #: published fit ``kaplan2020_allocation`` of ``datasets/published_fits.toml``).
 KAPLAN_RULE: dict[str, float] = dict(published_fit("kaplan2020_allocation").values)
+#: Relative tolerance before a candidate's FLOP count is over its budget.
+OVER_BUDGET_RTOL = 1e-6
 #: Tokens per parameter of the Chinchilla rule of thumb (Hoffmann et al. 2022).
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
 #: Hoffmann et al. 2022 (arXiv:2203.15556) eq. 10, the printed (rounded) Approach-3 fit (the
@@ -176,9 +178,13 @@ def decide(
     -------
     pandas.DataFrame
         One row per budget and candidate: ``flops``, ``candidate``, ``params``, ``tokens``,
-        ``tokens_per_param``, ``flops_used``, ``loss_mean``, ``loss_median``, ``loss_lower``,
-        ``loss_upper``, ``loss_q``, ``p_best``, ``regret_mean``, ``regret_median``,
-        ``regret_lower``, ``regret_upper`` (and ``group`` for pooled fits).
+        ``tokens_per_param``, ``flops_used``, ``budget_used`` (flops_used / flops),
+        ``over_budget``, ``loss_mean``, ``loss_median``, ``loss_lower``, ``loss_upper``,
+        ``loss_q``, ``p_best``, ``regret_mean``, ``regret_median``, ``regret_lower``,
+        ``regret_upper`` (and ``group`` for pooled fits). Per budget, candidates within it
+        come first; a candidate spending more than the budget (an explicit ``N:D``) is listed
+        after them with ``over_budget`` True and ``p_best`` NaN: it is not an allocation of that
+        budget, so it is never ranked best (its regret may be negative).
 
     Examples
     --------
@@ -291,6 +297,13 @@ def _rule_params(name: str, budgets: np.ndarray, inference: float) -> np.ndarray
     return np.exp(0.5 * (lo + hi))
 
 
+def _flops_used(n: np.ndarray, d: np.ndarray, inference: float) -> np.ndarray:
+    """Training plus serving FLOP of (N, D) per budget (D below 0 counts as 0)."""
+    return FLOPS_PER_PARAM_TOKEN * n * np.maximum(d, 0.0) + (
+        INFERENCE_FLOPS_PER_PARAM_TOKEN * n * inference
+    )
+
+
 def _decide_one(
     fit: Fit,
     theta: xr.Dataset,
@@ -352,7 +365,13 @@ def _decide_one(
     oracle = best["loss_opt"].stack(sample=SAMPLE_DIMS).transpose("sample", "flops").values
     labels = list(choice)
     table = np.stack([losses(n[None, :], d[None, :]) for n, d in choice.values()], axis=-1)
-    winner = np.argmin(table, axis=-1)  # (S, F); ties go to the first candidate listed
+    # a candidate spending more than the budget (an explicit N:D) is not an allocation of it:
+    # it is ranked apart (p_best NaN) and never counted as the best of a budget
+    used = np.stack([_flops_used(n, d, inference) for n, d in choice.values()], axis=-1)  # (F, K)
+    over = used > budgets[:, None] * (1.0 + OVER_BUDGET_RTOL)
+    ranked = np.where(over[None, :, :], np.inf, table)
+    winner = np.argmin(ranked, axis=-1)  # (S, F); ties go to the first candidate listed
+    none_ranked = over.all(axis=-1)  # (F,)
     rows = []
     for k, label in enumerate(labels):
         n, d = choice[label]
@@ -368,7 +387,7 @@ def _decide_one(
                 "loss_lower": loss_lower,
                 "loss_upper": loss_upper,
                 "loss_q": np.quantile(lk, q, axis=0),
-                "p_best": (winner == k).mean(axis=0),
+                "p_best": np.where(over[:, k] | none_ranked, np.nan, (winner == k).mean(axis=0)),
                 "regret_mean": regret.mean(axis=0),
                 "regret_median": regret_median,
                 "regret_lower": regret_lower,
@@ -381,16 +400,20 @@ def _decide_one(
                 "params": float(n[j]),
                 "tokens": float(d[j]) if feasible[j] else np.nan,
                 "tokens_per_param": float(d[j] / n[j]) if feasible[j] else np.nan,
-                "flops_used": float(
-                    FLOPS_PER_PARAM_TOKEN * n[j] * max(d[j], 0.0)
-                    + INFERENCE_FLOPS_PER_PARAM_TOKEN * n[j] * inference
-                ),
+                "flops_used": float(used[j, k]),
+                "budget_used": float(used[j, k] / c),
+                "over_budget": bool(over[j, k]),
             }
             for key, values in stats.items():
                 v = float(values[j])
                 row[key] = v if np.isfinite(v) else np.nan
             rows.append(row)
-    frame = pd.DataFrame(rows).sort_values(["flops"], kind="stable").reset_index(drop=True)
+    # per budget: candidates within it first (in the order given), over-budget ones after
+    frame = (
+        pd.DataFrame(rows)
+        .sort_values(["flops", "over_budget"], kind="stable")
+        .reset_index(drop=True)
+    )
     frame.attrs = {
         "ci_prob": ci,
         "risk_quantile": q,

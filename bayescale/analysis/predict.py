@@ -32,6 +32,7 @@ from bayescale.analysis._common import (
     summarize,
     to_frame,
 )
+from bayescale.analysis.extrapolation import check_models
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci
@@ -299,6 +300,7 @@ def _points(
         table[col] = values
     if len(table) == 0:
         raise BayescaleError("no points given (the table is empty)")
+    check_models(table)  # e.g. params=70e9 with flops=1 leaves 2.4e-12 tokens
     return table, frontier
 
 

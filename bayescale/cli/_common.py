@@ -13,7 +13,7 @@ import re
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -208,7 +208,7 @@ def check_outputs(args: argparse.Namespace) -> None:
     """Check the ``--out`` of a parsed command (see :func:`add_out`); state any replacement."""
     kind = getattr(args, "out_kind", None)
     out = getattr(args, "out", None)
-    if kind is None or out is None:
+    if kind is None or out is None or out == "-":
         return
     inputs = _inputs(args)
     quiet = bool(getattr(args, "quiet", False))
@@ -249,10 +249,23 @@ def describe_diagnostics(d: dict[str, float]) -> str:
 
 
 def print_warnings(caught: Iterable[warnings.WarningMessage], *categories: type[Warning]) -> None:
-    """Print recorded warnings of the given categories as ``bayescale: WARNING: ...`` lines."""
+    """Print recorded warnings as one ``bayescale: WARNING: ...`` line each, without repeats.
+
+    With ``categories`` only warnings of those categories are printed (the rest are dropped);
+    without, bayescale's own warnings are printed and any other warning is re-issued.
+    """
+    seen: set[str] = set()
     for w in caught:
-        if issubclass(w.category, categories):
-            print(f"bayescale: WARNING: {w.message}", file=sys.stderr)
+        if categories:
+            if not issubclass(w.category, categories):
+                continue
+        elif not getattr(w.category, "__module__", "").startswith("bayescale"):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        text = str(w.message)
+        if text not in seen:
+            seen.add(text)
+            print(f"bayescale: WARNING: {text}", file=sys.stderr, flush=True)
 
 
 def say(message: str, *, quiet: bool = False) -> None:
@@ -261,15 +274,124 @@ def say(message: str, *, quiet: bool = False) -> None:
         print(f"bayescale: {message}", file=sys.stderr, flush=True)
 
 
-def load_runs(data: str, *, group: str | None = None) -> pd.DataFrame:
-    """Resolve ``--data``: an existing file is read as a run table, anything else is a dataset."""
+def load_runs(
+    data: str,
+    *,
+    group: str | None = None,
+    columns: str | None = None,
+    params_kind: str | None = None,
+    loss_unit: str | None = None,
+    quiet: bool = False,
+) -> pd.DataFrame:
+    """Resolve ``--data``: an existing file is read as a run table, anything else is a dataset.
+
+    ``columns`` is ``--columns`` (``N=params,D=tokens,L=loss``). The table's notes (aliases
+    read, columns derived) go to stderr, and so do its warnings (units that look wrong).
+    """
     from bayescale.data.registry import load_dataset
-    from bayescale.data.schema import read_runs
+    from bayescale.data.schema import parse_columns, read_runs
+    from bayescale.exceptions import BayescaleError
 
     path = Path(data)
-    if path.exists() or path.suffix.lower() in {".csv", ".parquet", ".gz"}:
-        return read_runs(path, group=group)
-    return load_dataset(data)
+    mapping = parse_columns(columns) if columns else None
+    is_file = path.exists() or path.suffix.lower() in {
+        ".csv",
+        ".tsv",
+        ".txt",
+        ".parquet",
+        ".gz",
+        ".xlsx",
+        ".xls",
+        ".ods",
+    }
+    if not is_file:
+        if mapping or params_kind or loss_unit:
+            raise BayescaleError(
+                f"--columns, --params-kind and --loss-unit apply to a file; {data!r} is a "
+                "registered dataset, whose conventions are recorded in the registry"
+            )
+        return load_dataset(data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runs = read_runs(
+            path,
+            group=group,
+            columns=mapping,
+            params_kind=params_kind,  # type: ignore[arg-type]
+            loss_unit=loss_unit,  # type: ignore[arg-type]
+        )
+    for note in runs.attrs.get("notes", []):
+        say(f"note: {note}", quiet=quiet)
+    print_warnings(caught)
+    return runs
+
+
+def units_line(attrs: Any) -> str:
+    """``units: loss in nats per token; params count total parameters`` from a table's attrs."""
+    unit = str(attrs.get("loss_unit") or "nats_per_token").replace("_", " ")
+    kind = str(attrs.get("params_kind") or "total").replace("_", "-")
+    return f"units: loss in {unit}; params count {kind} parameters"
+
+
+def add_table_output(parser: Any, *, what: str = "the table") -> None:
+    """Add ``--out`` (optional; ``-`` is CSV on stdout), ``--force`` and ``--json``."""
+    add_out(
+        parser,
+        "file",
+        required=False,
+        help=f"also write {what} as CSV to this file ('-': CSV on stdout instead of the "
+        "printed table)",
+    )
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON records instead")
+
+
+def labelled(fit: Any, table: pd.DataFrame, *, columns: dict[str, str] | None = None) -> Any:
+    """``table`` with its extrapolation distance (extrap_N/D/C); warnings printed on stderr."""
+    from bayescale.analysis.extrapolation import label
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = label(fit, table, columns=columns)
+    print_warnings(caught)
+    return out
+
+
+def format_table(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> str:
+    """A table for the terminal: the chosen columns, 4 significant digits, no index."""
+    shown = frame if columns is None else frame[[c for c in columns if c in frame.columns]]
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+
+
+def emit_table(
+    frame: pd.DataFrame,
+    *,
+    out: str | None,
+    as_json: bool = False,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+    quiet: bool = False,
+    what: str = "rows",
+) -> None:
+    """Print ``frame`` on stdout (readable table, JSON, or CSV with ``--out -``); write ``--out``.
+
+    The readable table shows ``columns`` (every column by default); CSV and JSON hold them all.
+    """
+    from bayescale.exceptions import BayescaleError
+
+    if out == "-":
+        if as_json:
+            raise BayescaleError("give one of --json and --out - (both print to stdout)")
+        frame.to_csv(sys.stdout, index=False)
+        return
+    if as_json:
+        print(frame.to_json(orient="records", indent=2, double_precision=10))
+    else:
+        if title:
+            print(title)
+        print(format_table(frame, columns))
+    if out:
+        path = write_csv(frame, out)
+        say(f"wrote {len(frame)} {what} to {path}", quiet=quiet)
 
 
 def write_csv(frame: pd.DataFrame, out: str | Path) -> Path:

@@ -7,12 +7,13 @@ import argparse
 from bayescale.cli._common import (
     add_budget_variant_args,
     add_ci,
-    add_out,
     add_quiet,
     add_seed,
+    add_table_output,
+    emit_table,
+    labelled,
     positive,
-    say,
-    write_csv,
+    units_line,
 )
 from bayescale.cli.predict import add_group_args, group_value
 
@@ -22,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "allocate",
         help="compute-optimal N, D, D/N and loss per budget, with intervals",
-        description="Write one row per budget: flops, and <name>_median/_lower/_upper for "
-        "params_opt, tokens_opt, tokens_per_param, loss_opt.",
+        description="Print (and with --out write) one row per budget: flops, "
+        "<name>_median/_lower/_upper for params_opt, tokens_opt, tokens_per_param, loss_opt, "
+        "and extrap_N, extrap_D, extrap_C: decades of the median optimum beyond the range of "
+        "the fitted runs (0 inside it).",
     )
     p.add_argument("fit", help="a fit file written by `bayescale fit`")
     p.add_argument("--flops", type=positive, nargs="+", required=True, help="budgets C in FLOP")
@@ -37,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_group_args(p)
     add_seed(p, "seed of new-group draws")
-    add_out(p, "file", help="output CSV")
+    add_table_output(p, what="the allocations")
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -58,10 +61,30 @@ def run(args: argparse.Namespace) -> int:
         group=group_value(args),
         random_seed=args.seed,
     )
-    table = to_frame(ds)
-    path = write_csv(table, args.out)
-    say(
-        f"wrote {len(table)} allocations ({ds.attrs['method']}, {args.ci:.0%} interval) to {path}",
+    table = labelled(
+        fit, to_frame(ds), columns={"params": "params_opt_median", "tokens": "tokens_opt_median"}
+    )
+    shown = ["flops"] + [c for c in table.columns if c.startswith(SHOWN_PREFIXES)]
+    emit_table(
+        table,
+        out=args.out,
+        as_json=args.json,
+        columns=shown,
+        title=f"# compute-optimal allocation ({ds.attrs['method']}), medians and "
+        f"{args.ci:.0%} intervals; {units_line(fit.tree.attrs)}; "
+        "extrap_*: decades beyond the fitted runs",
         quiet=args.quiet,
+        what="allocations",
     )
     return 0
+
+
+#: Columns of the printed table (the CSV and JSON hold every column).
+SHOWN_PREFIXES = (
+    "group",
+    "params_opt_",
+    "tokens_opt_median",
+    "tokens_per_param_median",
+    "loss_opt_median",
+    "extrap_",
+)

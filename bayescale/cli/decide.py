@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 from bayescale.cli._common import (
     add_budget_variant_args,
     add_ci,
-    add_out,
     add_quiet,
     add_seed,
+    add_table_output,
+    emit_table,
+    format_table,
+    labelled,
     positive,
     probability,
     say,
@@ -35,6 +38,9 @@ SHOWN = (
     "regret_mean",
     "regret_lower",
     "regret_upper",
+    "budget_used",
+    "extrap_N",
+    "extrap_D",
 )
 
 
@@ -66,13 +72,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_ci(p)
     add_group_args(p)
     add_seed(p, "seed of new-group draws")
-    add_out(p, "file", required=False, help="also write the full table as CSV")
+    add_table_output(p, what="the full table")
     add_quiet(p)
     p.set_defaults(func=run)
 
 
 def _show(frame: pd.DataFrame) -> str:
-    return frame.to_string(float_format=lambda v: f"{v:.4g}", index=False)
+    return format_table(frame)
+
+
+def _print_budgets(table: pd.DataFrame, args: argparse.Namespace) -> None:
+    """One block per budget: candidates within it ranked, over-budget ones listed apart."""
+    keys = ["flops", "group"] if "group" in table.columns else ["flops"]
+    for key, rows in table.groupby(keys, sort=False):
+        label = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in zip(keys, key, strict=True)
+        )
+        print(
+            f"# {label}; interval {args.ci:.0%}; loss_q = {args.risk_quantile:g} quantile"
+            + (f"; serving {args.inference_tokens:.4g} tokens" if args.inference_tokens else "")
+            + (f"; {args.unique_tokens:.4g} unique tokens" if args.unique_tokens else "")
+        )
+        within = rows.loc[~rows["over_budget"].astype(bool)]
+        over = rows.loc[rows["over_budget"].astype(bool)]
+        if len(within):
+            print(_show(within[list(SHOWN)]))
+        if len(over):
+            print(
+                f"# OVER BUDGET, not ranked: {len(over)} candidate(s) spend more than "
+                f"{float(rows['flops'].iloc[0]):.4g} FLOP (budget_used > 1), so "
+                "their lower loss and negative regret are not a choice within this budget"
+            )
+            print(_show(over[[c for c in SHOWN if c != "p_best"]]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,21 +129,14 @@ def run(args: argparse.Namespace) -> int:
             group=group_value(args),
             random_seed=args.seed,
         )
-        keys = ["flops", "group"] if "group" in table.columns else ["flops"]
-        for key, rows in table.groupby(keys, sort=False):
-            label = ", ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                for k, v in zip(keys, key, strict=True)
-            )
-            print(
-                f"# {label}; interval {args.ci:.0%}; loss_q = {args.risk_quantile:g} quantile"
-                + (f"; serving {args.inference_tokens:.4g} tokens" if args.inference_tokens else "")
-                + (f"; {args.unique_tokens:.4g} unique tokens" if args.unique_tokens else "")
-            )
-            print(_show(rows[list(SHOWN)]))
-        if args.out:
-            path = write_csv(table, args.out)
-            say(f"wrote {len(table)} rows to {path}", quiet=args.quiet)
+        table = labelled(fit, table)
+        if args.json or args.out == "-":
+            emit_table(table, out=args.out, as_json=args.json, quiet=args.quiet)
+        else:
+            _print_budgets(table, args)
+            if args.out:
+                path = write_csv(table, args.out)
+                say(f"wrote {len(table)} rows to {path}", quiet=args.quiet)
     if args.target_loss is not None:
         ds = inference_optimal(
             fit,

@@ -18,6 +18,7 @@ from bayescale.cli._common import (
     print_warnings,
     progress_every,
     say,
+    units_line,
 )
 
 if TYPE_CHECKING:
@@ -35,6 +36,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="registered dataset name or a CSV/parquet file")
     p.add_argument("--spec", help="bundled spec name or a spec TOML file (default: --law)")
     p.add_argument("--law", help="law (and bundled spec) name, e.g. chinchilla, kaplan")
+    p.add_argument(
+        "--columns",
+        help="map a file's own column names: YOURS=SCHEMA,... e.g. N=params,D=tokens,L=loss "
+        "(schema: docs/reference/run-table-schema.md)",
+    )
+    p.add_argument(
+        "--params-kind",
+        choices=["total", "non_embedding"],
+        help="which parameter count the file's params column holds (default: total)",
+    )
+    p.add_argument(
+        "--loss-unit",
+        choices=["nats_per_token", "bits_per_byte"],
+        help="the file's loss unit (default: nats_per_token)",
+    )
     p.add_argument("--group", help="group column for partial pooling")
     add_seed(p)
     p.add_argument("--draws", type=count(1), help="draws per chain (spec default 1000)")
@@ -66,16 +82,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``bayescale fit``."""
-    from bayescale.exceptions import BayescaleError, ConvergenceWarning
+    from bayescale.exceptions import BayescaleError, ConventionWarning, ConvergenceWarning
     from bayescale.modeling.model import ScalingModel
 
     t0 = time.perf_counter()
-    spec_name = args.spec or args.law or "chinchilla"
-    model = ScalingModel(spec_name, group=args.group)
+    model = ScalingModel(args.spec, law=args.law, group=args.group)
     say(f"loading {args.data}", quiet=args.quiet)
     runs = _load_for_family(model.spec.law, args.data)
     if runs is None:
-        runs = load_runs(args.data, group=args.group)
+        runs = load_runs(
+            args.data,
+            group=args.group,
+            columns=args.columns,
+            params_kind=args.params_kind,
+            loss_unit=args.loss_unit,
+            quiet=args.quiet,
+        )
     n_out = int(runs["outlier"].sum()) if "outlier" in runs and not args.keep_outliers else 0
     n_fit = len(runs) - n_out
     if n_fit > args.max_rows:
@@ -92,8 +114,10 @@ def run(args: argparse.Namespace) -> int:
         + f": {s.sampler['chains']} chains x {s.sampler['draws']} draws",
         quiet=args.quiet,
     )
+    say(units_line(runs.attrs), quiet=args.quiet)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
+        warnings.simplefilter("always", ConventionWarning)
         fit = model.fit(
             runs,
             draws=args.draws,
@@ -107,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             log_likelihood=True if args.keep_log_likelihood else None,
         )
     failed = any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    print_warnings(caught, ConvergenceWarning)
+    print_warnings(caught)
     path = fit.save(args.out)
     d = fit.diagnostics()
     say(

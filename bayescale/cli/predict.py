@@ -7,12 +7,14 @@ from typing import Any
 
 from bayescale.cli._common import (
     add_ci,
-    add_out,
     add_quiet,
     add_seed,
+    add_table_output,
+    emit_table,
+    labelled,
     positive,
     say,
-    write_csv,
+    units_line,
 )
 
 
@@ -21,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="loss bands (median and equal-tailed interval) at new (N, D) points",
-        description="Write the input columns plus loss_median, loss_lower, loss_upper.",
+        description="Print (and with --out write) the input columns plus loss_median, "
+        "loss_lower, loss_upper and the extrapolation distance extrap_N, extrap_D, extrap_C: "
+        "decades beyond the range of the fitted runs (0 inside it).",
     )
     p.add_argument("fit", help="a fit file written by `bayescale fit`")
     p.add_argument(
@@ -44,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_ci(p)
     add_group_args(p)
     add_seed(p, "seed of noise / new-group draws")
-    add_out(p, "file", help="output CSV")
+    add_table_output(p, what="the bands")
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -112,9 +116,13 @@ def run(args: argparse.Namespace) -> int:
             "those rows get the new-group prediction (drawn from the population)"
         )
     table = to_frame(result)
-    path = write_csv(table, args.out)
-    say(
-        f"wrote {len(table)} rows ({args.kind} band, {args.ci:.0%} interval) to {path}",
+    table = labelled(fit, table)
+    emit_table(
+        table,
+        out=args.out,
+        as_json=args.json,
+        title=f"# {args.kind} loss band, {args.ci:.0%} equal-tailed interval; "
+        f"{units_line(fit.tree.attrs)}; extrap_*: decades beyond the fitted runs",
         quiet=args.quiet,
     )
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 import math
 
-from bayescale.cli._common import add_ci, describe_diagnostics
+from bayescale.cli._common import add_ci, describe_diagnostics, units_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return code
     d = fit.diagnostics()
     print(f"{fit!r}  source={fit.tree.attrs.get('source')}  spec={fit.spec.name}")
+    print(units_line(fit.tree.attrs))
     cols = ["median", "lower", "upper", "r_hat", "ess_bulk"]
     print(table[cols].to_string(float_format=lambda v: f"{v:.4g}"))
     print(

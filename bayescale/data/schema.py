@@ -9,10 +9,18 @@ dataset name and its SHA-256.
 
 Validation names the column and the row of the first problem in each column, and never drops
 a row silently.
+
+Tables as users have them are read too (:func:`map_columns`): an explicit mapping of their
+column names (``columns={"N": "params"}``, ``--columns N=params`` on the command line), common
+aliases (``N``, ``model_size``, ``n_tokens``, ``val_loss``...) recognised with a note in
+``attrs["notes"]``, ``tokens`` derived from ``steps × batch_size`` (stated in a note), and
+every missing required column named at once.
 """
 
 from __future__ import annotations
 
+import csv
+import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -21,14 +29,17 @@ import numpy as np
 import pandas as pd
 
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN, SCHEMA_VERSION
-from bayescale.exceptions import ConventionError, RunTableError
+from bayescale.exceptions import ConventionError, RunTableError, UnitsWarning
 
 __all__ = [
+    "ALIASES",
     "LOSS_UNITS",
     "OPTIONAL_NUMERIC",
     "PARAMS_KINDS",
     "REQUIRED",
     "concat_runs",
+    "map_columns",
+    "parse_columns",
     "read_runs",
     "validate_runs",
 ]
@@ -49,6 +60,221 @@ PARAMS_KINDS: tuple[str, ...] = ("total", "non_embedding")
 LOSS_UNITS: tuple[str, ...] = ("nats_per_token", "bits_per_byte")
 ParamsKind = Literal["total", "non_embedding"]
 LossUnit = Literal["nats_per_token", "bits_per_byte"]
+
+#: Where the schema is documented (named by every message about a table's columns).
+SCHEMA_PAGE = "docs/reference/run-table-schema.md"
+#: Column names users' tables commonly carry, by schema column (compared case-insensitively,
+#: with ``-``, spaces and ``.`` read as ``_``). Recognised only where the schema name is absent.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "params": (
+        "n",
+        "n_params",
+        "num_params",
+        "nparams",
+        "parameters",
+        "n_parameters",
+        "num_parameters",
+        "model_size",
+        "model_params",
+        "param_count",
+        "size",
+    ),
+    "tokens": (
+        "d",
+        "n_tokens",
+        "num_tokens",
+        "ntokens",
+        "train_tokens",
+        "training_tokens",
+        "tokens_seen",
+        "data",
+        "data_size",
+        "dataset_size",
+    ),
+    "loss": (
+        "l",
+        "val_loss",
+        "valid_loss",
+        "validation_loss",
+        "eval_loss",
+        "test_loss",
+        "final_loss",
+        "train_loss",
+    ),
+    "flops": ("c", "compute", "flop", "train_flops", "training_flops"),
+    "batch_size": ("bs", "batch", "batch_tokens", "tokens_per_step"),
+    "steps": ("n_steps", "num_steps", "train_steps", "iterations", "iters"),
+    "learning_rate": ("lr", "peak_lr", "max_lr"),
+}
+#: Numbers below these make a table look like it counts in millions or billions.
+_SMALL_PARAMS = 1e4
+_SMALL_TOKENS = 1e4
+#: The first bytes of spreadsheet files (zip-based .xlsx/.ods; OLE2 .xls).
+_SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+_SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".numbers"}
+
+
+def _norm(name: str) -> str:
+    return str(name).strip().lower().replace("-", "_").replace(" ", "_").replace(".", "_")
+
+
+def parse_columns(text: str) -> dict[str, str]:
+    """Parse ``--columns``: ``"N=params,D=tokens,L=loss"`` into ``{"N": "params", ...}``.
+
+    Raises
+    ------
+    RunTableError
+        On an item without ``=``, an empty name, or a name mapped twice.
+
+    Examples
+    --------
+    >>> parse_columns("N=params, D=tokens,L=loss")
+    {'N': 'params', 'D': 'tokens', 'L': 'loss'}
+    """
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        theirs, sep, ours = item.partition("=")
+        theirs, ours = theirs.strip(), ours.strip()
+        if not sep or not theirs or not ours:
+            raise RunTableError(
+                f"--columns: {item.strip()!r} is not YOUR_NAME=SCHEMA_NAME "
+                "(e.g. --columns N=params,D=tokens,L=loss)"
+            )
+        if theirs in out:
+            raise RunTableError(f"--columns: column {theirs!r} is mapped twice")
+        out[theirs] = ours
+    if not out:
+        raise RunTableError("--columns is empty (e.g. --columns N=params,D=tokens,L=loss)")
+    return out
+
+
+def map_columns(
+    runs: pd.DataFrame,
+    columns: Mapping[str, str] | None = None,
+    *,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Rename a user's columns to the schema's, recognise aliases and derive ``tokens``.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        A table as the user has it.
+    columns : mapping, optional
+        ``{their_name: schema_name}``, applied first. Every named column must exist, and no two
+        columns may end up with the same name.
+    source : str, optional
+        Where the table came from, for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with schema names; what was done is listed in ``attrs["notes"]``.
+
+    Raises
+    ------
+    RunTableError
+        On a mapped column that does not exist, a mapping that collides with an existing column,
+        or missing required columns (all of them named, with what to do).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = map_columns(pd.DataFrame({"model_size": [1e8], "steps": [100], "batch_size": [2e6],
+    ...                               "val_loss": [3.0]}))
+    >>> list(t.columns), float(t["tokens"].iloc[0])
+    (['params', 'steps', 'batch_size', 'loss', 'tokens'], 200000000.0)
+    >>> t.attrs["notes"][0]
+    "read column 'model_size' as 'params' (a common alias; map it with --columns model_size=params)"
+    """
+    pre = _prefix(source)
+    names = [str(c) for c in runs.columns]
+    if len(set(names)) != len(names):
+        dup = next(c for c in names if names.count(c) > 1)
+        raise RunTableError(
+            f"{pre}column {dup!r} appears more than once: give each column its own name"
+        )
+    notes: list[str] = list(runs.attrs.get("notes", []))
+    rename: dict[str, str] = {}
+    for theirs, ours in (columns or {}).items():
+        if theirs not in names:
+            raise RunTableError(
+                f"{pre}--columns names {theirs!r}, which the table lacks "
+                f"(found: {', '.join(names) or 'none'})"
+            )
+        if ours in names and ours != theirs:
+            raise RunTableError(
+                f"{pre}--columns {theirs}={ours}: the table already has a column {ours!r}; "
+                f"drop or rename one of them"
+            )
+        rename[theirs] = ours
+    targets = list(rename.values())
+    if len(set(targets)) != len(targets):
+        dup = next(t for t in targets if targets.count(t) > 1)
+        raise RunTableError(f"{pre}--columns maps two columns onto {dup!r}")
+    present = {rename.get(n, n) for n in names}
+    for ours, aliases in ALIASES.items():
+        if ours in present:
+            continue
+        found = [n for n in names if n not in rename and _norm(n) in aliases]
+        if len(found) > 1:
+            raise RunTableError(
+                f"{pre}columns {', '.join(map(repr, found))} could each be {ours!r}: say which "
+                f"with --columns {found[0]}={ours} (Python: columns={{{found[0]!r}: {ours!r}}})"
+            )
+        if found:
+            rename[found[0]] = ours
+            present.add(ours)
+            notes.append(
+                f"read column {found[0]!r} as {ours!r} (a common alias; map it with "
+                f"--columns {found[0]}={ours})"
+            )
+    out = runs.rename(columns=rename) if rename else runs.copy()
+    out.attrs = dict(runs.attrs)
+    if "tokens" not in out.columns and {"steps", "batch_size"} <= set(out.columns):
+        steps = pd.to_numeric(out["steps"], errors="coerce")
+        batch = pd.to_numeric(out["batch_size"], errors="coerce")
+        out["tokens"] = steps * batch
+        notes.append(
+            "derived 'tokens' as steps × batch_size (batch_size counted in tokens per step; "
+            "if yours counts sequences, give a tokens column instead)"
+        )
+    missing = [c for c in REQUIRED if c not in out.columns]
+    if missing:
+        hints = {
+            "params": "the parameter count N",
+            "tokens": "training tokens D, or steps and batch_size",
+            "loss": "the final loss",
+        }
+        want = "; ".join(f"{c!r} ({hints[c]})" for c in missing)
+        example = ",".join(f"YOUR_NAME={c}" for c in missing)
+        raise RunTableError(
+            f"{pre}missing required column{'s' if len(missing) > 1 else ''} {want} "
+            f"(found: {', '.join(names) or 'none'}); map yours with --columns {example} "
+            f"(Python: read_runs(..., columns={{...}})); the schema: {SCHEMA_PAGE}"
+        )
+    if notes:
+        out.attrs["notes"] = notes
+    return out
+
+
+def _warn_magnitudes(out: pd.DataFrame, source: str | None) -> None:
+    """Warn when params or tokens look like they count in millions or billions."""
+    for col, small, example in (
+        ("params", _SMALL_PARAMS, "70e9, not 70"),
+        ("tokens", _SMALL_TOKENS, "1.4e12, not 1400"),
+    ):
+        top = float(out[col].max())
+        if top < small:
+            warnings.warn(
+                f"{_prefix(source)}the largest {col!r} is {top:g}: this looks like a count in "
+                f"millions or billions; give raw counts ({example}) or the fit and every "
+                "allocation will be in the wrong units",
+                UnitsWarning,
+                stacklevel=3,
+            )
 
 
 def _where(df: pd.DataFrame, pos: int, source: str | None) -> str:
@@ -117,6 +343,7 @@ def validate_runs(
     source: str | None = None,
     group: str | Sequence[str] | None = None,
     derive_flops: bool = True,
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Check a run table against the schema and return a clean, typed copy.
 
@@ -136,6 +363,9 @@ def validate_runs(
     derive_flops : bool, default True
         Add ``flops = 6·params·tokens`` when the column is absent, and record that in
         ``attrs["flops_derived"]``.
+    columns : mapping, optional
+        ``{their_name: schema_name}`` for a table with its own column names; aliases and
+        ``tokens = steps × batch_size`` are handled as in :func:`map_columns`.
 
     Returns
     -------
@@ -161,19 +391,9 @@ def validate_runs(
     source = source if source is not None else runs.attrs.get("source")
     if len(runs) == 0:
         raise RunTableError(f"{_prefix(source)}the run table is empty")
-    columns = [str(c) for c in runs.columns]
-    if len(set(columns)) != len(columns):
-        dup = next(c for c in columns if columns.count(c) > 1)
-        raise RunTableError(f"{_prefix(source)}column {dup!r} appears more than once")
-    for col in REQUIRED:
-        if col not in runs.columns:
-            raise RunTableError(
-                f"{_prefix(source)}missing required column {col!r} "
-                f"(found: {', '.join(columns) or 'none'})"
-            )
-    out = runs.copy()
-    out.columns = columns
-    out.attrs = dict(runs.attrs)
+    out = map_columns(runs, columns, source=source)
+    names = [str(c) for c in out.columns]
+    out.columns = names
     for col in REQUIRED:
         out[col] = _numeric(out, col, source)
         _check_bound(out, col, out[col], bound=0.0, strict=True, allow_missing=False, source=source)
@@ -227,7 +447,7 @@ def validate_runs(
     for g in groups:
         if g not in out.columns:
             raise RunTableError(
-                f"{_prefix(source)}group column {g!r} not found (found: {', '.join(columns)})"
+                f"{_prefix(source)}group column {g!r} not found (found: {', '.join(names)})"
             )
         if out[g].isna().any():
             pos = int(np.flatnonzero(out[g].isna().to_numpy())[0])
@@ -270,28 +490,44 @@ def read_runs(
     params_kind: ParamsKind | None = None,
     loss_unit: LossUnit | None = None,
     group: str | Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     r"""Read a run table from CSV or parquet and validate it.
 
     Parameters
     ----------
     path : str or pathlib.Path
-        A ``.csv`` (optionally compressed) or ``.parquet`` file.
+        A ``.csv`` (optionally compressed; comma, semicolon, tab or ``|`` separated, sniffed)
+        or ``.parquet`` file. Spreadsheets (``.xlsx``, ``.ods``...) are refused with a request
+        to save them as CSV.
     params_kind, loss_unit, group
         As in :func:`validate_runs`. A CSV may instead declare conventions in comment lines
         at its top, e.g. ``# params_kind: non_embedding``.
+    columns : mapping, optional
+        ``{their_name: schema_name}`` for a file with its own column names, e.g.
+        ``{"N": "params", "D": "tokens", "L": "loss"}``; see :func:`map_columns`.
 
     Returns
     -------
     pandas.DataFrame
-        The validated run table.
+        The validated run table; ``attrs["notes"]`` lists aliases read and columns derived.
+
+    Raises
+    ------
+    RunTableError
+        On a file that cannot be read, repeated column names, or a schema problem.
+
+    Warns
+    -----
+    UnitsWarning
+        When ``params`` or ``tokens`` look like counts in millions or billions.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> from bayescale.data import read_runs
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "runs.csv"
-    >>> _ = p.write_text("params,tokens,loss\n1e8,2e9,3.1\n4e8,8e9,2.7\n")
+    >>> _ = p.write_text("params;tokens;loss\n1e8;2e9;3.1\n4e8;8e9;2.7\n")
     >>> len(read_runs(p))
     2
     """
@@ -300,6 +536,7 @@ def read_runs(
         raise RunTableError(f"{path}: no such file")
     if path.is_dir():
         raise RunTableError(f"{path}: is a directory, not a run table")
+    _refuse_spreadsheet(path)
     header: dict[str, str] = {}
     try:
         if path.suffix.lower() == ".parquet":
@@ -307,19 +544,24 @@ def read_runs(
             header = {str(k): str(v) for k, v in df.attrs.items()}
         else:
             header = _csv_header(path)
-            df = pd.read_csv(path, comment="#") if header else pd.read_csv(path)
+            sep = _sniff_delimiter(path)
+            _refuse_repeated_names(path, sep)
+            df = pd.read_csv(path, comment="#" if header else None, sep=sep)
     except (ValueError, OSError, UnicodeDecodeError, ImportError) as exc:
         raise RunTableError(f"{path}: cannot be read as a run table ({exc})") from None
     df.attrs.update(header)
     kind = params_kind or header.get("params_kind")
     unit = loss_unit or header.get("loss_unit")
-    return validate_runs(
+    out = validate_runs(
         df,
         params_kind=kind,  # type: ignore[arg-type]
         loss_unit=unit,  # type: ignore[arg-type]
         source=str(path),
         group=group,
+        columns=columns,
     )
+    _warn_magnitudes(out, str(path))
+    return out
 
 
 def _csv_header(path: Path) -> dict[str, str]:
@@ -336,6 +578,60 @@ def _csv_header(path: Path) -> dict[str, str]:
             if sep:
                 header[key.strip()] = value.strip()
     return header
+
+
+def _refuse_spreadsheet(path: Path) -> None:
+    """A spreadsheet, by its name or its first bytes: ask for CSV instead of a decode error."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    compressed = path.suffix.lower() in {".gz", ".xz", ".bz2", ".zip", ".parquet"}
+    if path.suffix.lower() in _SPREADSHEET_SUFFIXES or (
+        not compressed and magic in _SPREADSHEET_MAGIC
+    ):
+        raise RunTableError(
+            f"{path}: is a spreadsheet, not a CSV: save it as CSV (File > Save As > "
+            "CSV UTF-8) and pass the .csv file"
+        )
+
+
+def _data_lines(path: Path, n: int = 20) -> list[str]:
+    if path.suffix.lower() in {".gz", ".xz", ".bz2", ".zip"}:
+        return []
+    lines: list[str] = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.startswith("#") or not line.strip():
+                continue
+            lines.append(line)
+            if len(lines) >= n:
+                break
+    return lines
+
+
+def _sniff_delimiter(path: Path) -> str:
+    """The CSV's separator among ``, ; tab |`` (comma when it cannot tell)."""
+    lines = _data_lines(path)
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _refuse_repeated_names(path: Path, sep: str) -> None:
+    """Pandas renames a repeated header ``loss, loss`` to ``loss, loss.1``: refuse it instead."""
+    lines = _data_lines(path, 1)
+    if not lines:
+        return
+    names = [n.strip() for n in next(csv.reader([lines[0]], delimiter=sep))]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise RunTableError(
+            f"{path}: column{'s' if len(repeated) > 1 else ''} "
+            f"{', '.join(map(repr, repeated))} appear{'' if len(repeated) > 1 else 's'} more "
+            "than once in the header: give each column its own name"
+        )
 
 
 def concat_runs(

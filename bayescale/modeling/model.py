@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from bayescale.exceptions import SpecError
 from bayescale.laws import get_law
 from bayescale.modeling.build import family_module
 from bayescale.modeling.spec import Likelihood, ModelSpec, Prior, load_spec
@@ -61,7 +62,10 @@ class ScalingModel:
         if isinstance(spec, str):
             spec = load_spec(spec)
         if law is not None and spec.law != law:
-            spec = load_spec(law) if spec.name == DEFAULT_SPEC else spec
+            raise SpecError(
+                f"law {law!r} conflicts with spec {spec.name!r}, which fits the {spec.law!r} law: "
+                f"give one of them (--law {law} alone uses the bundled {law!r} spec)"
+            )
         if priors:
             spec = spec.with_priors(priors)
         if group is not None:
@@ -80,8 +84,12 @@ class ScalingModel:
         Outliers are dropped by families that read the ``outlier`` column (the loss and
         IsoFLOP families); ``exclude_outliers=False`` keeps them.
         """
-        family = family_module(get_law(self.spec.law).family)
-        return family.prepare_runs(runs, self.spec, exclude_outliers=exclude_outliers)
+        law = get_law(self.spec.law)
+        family = family_module(law.family)
+        prepared = family.prepare_runs(runs, self.spec, exclude_outliers=exclude_outliers)
+        if "params" in law.inputs:
+            _warn_params_kind(law.name, law.params_kind, prepared)
+        return prepared
 
     def build(self, runs: pd.DataFrame, *, exclude_outliers: bool = True) -> Any:
         """Build (but do not sample) the PyMC model on ``runs``."""
@@ -127,4 +135,21 @@ class ScalingModel:
             cores=cores,
             progress_every=progress_every,
             log_likelihood=log_likelihood,
+        )
+
+
+def _warn_params_kind(law: str, law_kind: str, runs: pd.DataFrame) -> None:
+    """Warn when a law defined on one parameter count meets a table counting the other."""
+    import warnings
+
+    from bayescale.exceptions import ConventionWarning
+
+    if law_kind == "non_embedding" and runs.attrs.get("params_kind") == "total":
+        warnings.warn(
+            f"the {law} law is defined on non-embedding parameters but this table counts "
+            "total parameters, which moves the fitted exponents (docs/explanation/conventions.md)"
+            ": give non-embedding counts with params_kind='non_embedding' (CSV: "
+            "'# params_kind: non_embedding'), or fit a law defined on total counts (chinchilla)",
+            ConventionWarning,
+            stacklevel=4,
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
@@ -25,6 +26,7 @@ from bayescale.modeling import build
 __all__ = [
     "REFERENCE_FITS",
     "ReferenceFit",
+    "excluded_runs",
     "loss_draws",
     "optimal_draws",
     "prior_predictive_draws",
@@ -102,6 +104,35 @@ def optimal_draws(
     from bayescale.analysis.allocate import allocate
 
     return allocate(fit, flops=np.asarray(flops, dtype=float), group=group)
+
+
+def excluded_runs(fit: Any) -> pd.DataFrame | None:
+    """The runs a fit excluded as flagged outliers, re-read from its source; None if unknown.
+
+    A fit keeps only the runs it used and the count it excluded (``outliers_excluded``); the
+    excluded rows come back from the registered dataset (checked against its SHA-256) or the
+    source file, when either is at hand, so the plots can draw them apart.
+    """
+    attrs = fit.tree.attrs
+    if not int(attrs.get("outliers_excluded", 0) or 0):
+        return None
+    from pathlib import Path
+
+    from bayescale.data.registry import load_dataset
+    from bayescale.data.schema import read_runs
+
+    try:
+        if attrs.get("dataset"):
+            table = load_dataset(str(attrs["dataset"]))
+        elif attrs.get("source") and Path(str(attrs["source"])).is_file():
+            table = read_runs(str(attrs["source"]))
+        else:
+            return None
+    except (BayescaleError, OSError):
+        return None
+    if "outlier" not in table:
+        return None
+    return table.loc[table["outlier"].astype(bool)].reset_index(drop=True)
 
 
 def prior_predictive_draws(

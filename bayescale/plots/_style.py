@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["COLORS", "REFERENCE_CYCLE", "REFERENCE_STYLES", "STYLE", "get_ax", "merged"]
+__all__ = [
+    "COLORS",
+    "REFERENCE_CYCLE",
+    "REFERENCE_STYLES",
+    "STYLE",
+    "get_ax",
+    "merged",
+    "tidy_linear_axis",
+    "tidy_log_axis",
+]
 
 #: Colour cycle for slices and groups (colour-blind safe, Okabe-Ito).
 COLORS: tuple[str, ...] = (
@@ -64,3 +73,50 @@ def get_ax(ax: Any) -> Any:
 
     _, new = plt.subplots(figsize=(6.0, 4.2), layout="constrained")
     return new
+
+
+#: Mantissas of log-axis ticks, densest first (tidy_log_axis picks the densest that fits).
+_LOG_SUBS: tuple[tuple[float, ...], ...] = (
+    (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0),
+    (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0),
+    (1.0, 1.5, 2.0, 3.0, 5.0, 7.0),
+    (1.0, 2.0, 3.0, 5.0),
+    (1.0, 2.0, 5.0),
+    (1.0, 3.0),
+)
+
+
+def tidy_log_axis(ax: Any, which: str = "y", *, nbins: int = 6) -> None:
+    """Readable ticks on a log axis: plain numbers (2, 3, 4, not 2×10⁰), enough of them.
+
+    Over less than 1.5 decades (a loss axis, typically) matplotlib's log locator leaves one or
+    two major ticks and labels the minor ones in scientific notation; there the major ticks
+    become round mantissas (1, 1.5, 2, 3, ...), as many as fit in ``nbins``, labelled ``%g``.
+    Over wider ranges the decades stay, with the minor ticks unlabelled. Call it after
+    everything is drawn (it reads the axis limits).
+    """
+    import math
+
+    from matplotlib import ticker
+
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    lo, hi = sorted(ax.get_ylim() if which == "y" else ax.get_xlim())
+    if lo > 0 and hi / lo < 10**1.5:
+        decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+        chosen: list[float] = []
+        for subs in _LOG_SUBS:
+            ticks = [m * 10.0**e for e in decades for m in subs]
+            chosen = [t for t in ticks if lo <= t <= hi]
+            if len(chosen) <= nbins:
+                break
+        axis.set_major_locator(ticker.FixedLocator(chosen))
+        axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def tidy_linear_axis(ax: Any, which: str = "x", *, nbins: int = 4) -> None:
+    """At most ``nbins`` ticks on a linear axis, so long labels (0.0181) never collide."""
+    from matplotlib import ticker
+
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    axis.set_major_locator(ticker.MaxNLocator(nbins=nbins))

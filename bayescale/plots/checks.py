@@ -12,7 +12,7 @@ from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci, eti_dims
 from bayescale.laws import get_law
 from bayescale.plots import _draws
-from bayescale.plots._style import COLORS, get_ax, merged
+from bayescale.plots._style import COLORS, get_ax, merged, tidy_linear_axis, tidy_log_axis
 
 __all__ = ["plot_calibration", "plot_diagnostics", "plot_ppc"]
 
@@ -101,11 +101,14 @@ def plot_ppc(
     ax.plot(span, span, **merged("identity", style))
     ax.set_xscale("log")
     ax.set_yscale("log")
+    tidy_log_axis(ax, "x")
+    tidy_log_axis(ax, "y")
     ax.set_xlabel("observed loss")
     ax.set_ylabel(f"{'prior' if prior else 'posterior'} predictive loss")
     which = "Prior" if prior else "Posterior"
+    # two short lines: one long line overflowed a half-width panel
     ax.set_title(
-        f"{which} predictive check: {inside:.0%} of runs inside the {ci_prob:.0%} interval"
+        f"{which} predictive check\n{inside:.0%} of runs inside the {ci_prob:.0%} interval"
     )
     return ax
 
@@ -156,7 +159,15 @@ def plot_diagnostics(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pc = funcs[kind](fit.tree, var_names=names, backend="matplotlib")
-    return pc.viz["figure"].item()
+    fig = pc.viz["figure"].item()
+    if kind == "trace":  # name every panel: the density panels come untitled
+        for name in names:
+            panels = pc.viz["plot"][name]
+            for column, what in (("dist", "density per chain"), ("trace", "trace per chain")):
+                ax = panels.sel(column=column).item()
+                ax.set_title(f"{name}: {what}", fontsize="medium")
+                tidy_linear_axis(ax, "x", nbins=4 if column == "dist" else 6)
+    return fig
 
 
 def plot_calibration(

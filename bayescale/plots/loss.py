@@ -13,7 +13,7 @@ from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci, eti_dims
 from bayescale.laws import get_law
 from bayescale.plots import _draws
-from bayescale.plots._style import COLORS, get_ax, merged
+from bayescale.plots._style import COLORS, get_ax, merged, tidy_log_axis
 
 __all__ = ["plot_isoflop", "plot_loss"]
 
@@ -209,14 +209,44 @@ def plot_loss(
                 k += 1
     if show_data:
         _scatter_data(ax, fit, x, style)
+        if x in ("params", "tokens", "flops"):
+            _scatter_excluded(ax, fit, x)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    tidy_log_axis(ax, "y")
+    tidy_log_axis(ax, "x")
     ax.set_xlabel(_LABELS.get(x, x))
     ax.set_ylabel(_loss_unit(fit))
     band = "mean" if kind == "mean" else "predictive"
     ax.set_title(f"{law.name}: loss vs {x} ({ci_prob:.0%} {band} band)")
     ax.legend(fontsize="small", frameon=False)
     return ax
+
+
+def _scatter_excluded(ax: Any, fit: Any, x: str) -> None:
+    """The runs excluded from the fit as outliers: drawn apart (red crosses), named."""
+    out = _draws.excluded_runs(fit)
+    if out is None or out.empty:
+        return
+    if x == "flops" and "flops" not in out:
+        xs = FLOPS_PER_PARAM_TOKEN * out["params"].to_numpy(float) * out["tokens"].to_numpy(float)
+    else:
+        xs = out[x].to_numpy(float)
+    ids = (
+        ", ".join(out["run_id"].astype(str).head(3)) + ("…" if len(out) > 3 else "")
+        if "run_id" in out
+        else ""
+    )
+    ax.scatter(
+        xs,
+        out["loss"].to_numpy(float),
+        marker="x",
+        s=24,
+        color="#b42318",
+        linewidths=1.2,
+        zorder=6,
+        label=f"excluded outliers ({len(out)}{': ' + ids if ids else ''})",
+    )
 
 
 def plot_isoflop(
@@ -318,6 +348,7 @@ def plot_isoflop(
             if near.any():
                 _scatter_data(ax, fit, "params", style, mask=near, color=color, label=None)
     ax.set_xscale("log")
+    tidy_log_axis(ax, "x")
     ax.set_xlabel(_LABELS["params"])
     ax.set_ylabel(_loss_unit(fit))
     where = f" ({gdim} = {group})" if group is not None else ""

@@ -10,7 +10,14 @@ import pandas as pd
 
 from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci, eti
-from bayescale.plots._style import COLORS, REFERENCE_CYCLE, get_ax, merged
+from bayescale.plots._style import (
+    COLORS,
+    REFERENCE_CYCLE,
+    get_ax,
+    merged,
+    tidy_linear_axis,
+    tidy_log_axis,
+)
 
 __all__ = ["plot_comparison", "plot_parameter"]
 
@@ -113,6 +120,10 @@ def plot_parameter(
     ax.set_xlabel(name if group is None else f"{name}[{group}]")
     ax.set_ylabel("posterior density")
     ax.set_yticks([])
+    if log:
+        tidy_log_axis(ax, "x", nbins=4)
+    else:  # long labels (0.0181, 0.0200, ...) collided at matplotlib's default density
+        tidy_linear_axis(ax, "x")
     # below the panel: published values far from the posterior would otherwise hide it
     ax.legend(fontsize="x-small", frameon=False, loc="upper left", bbox_to_anchor=(0.0, -0.2))
     return ax

@@ -30,10 +30,15 @@ STANDARD_BUDGETS: tuple[float, ...] = (1e21, 1e22, 1e23, 5.76e23, 1e24, 1e25)
 _REFERENCE_ALLOCATIONS = ("hoffmann", "epoch", "kaplan")
 
 
-def _figure(width: float = 6.4, height: float = 4.4, ncols: int = 1) -> tuple[Any, Any]:
+#: Width of every figure (inches): drawn at :data:`_DPI` it fills the page's content column.
+_FIG_WIDTH = 11.6
+_DPI = 100
+
+
+def _figure(width: float = _FIG_WIDTH, height: float = 5.0, ncols: int = 1) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]
     return fig, axes
 
@@ -60,7 +65,7 @@ def _isoflop(fit: Any, ci_prob: float) -> Any:
 def _frontier(fit: Any, ci_prob: float) -> Any:
     from bayescale.plots import plot_frontier
 
-    fig, axes = _figure(ncols=2, width=5.6)
+    fig, axes = _figure(ncols=2)
     plot_frontier(fit, quantity="params", ci_prob=ci_prob, ax=axes[0])
     plot_frontier(fit, quantity="tokens", ci_prob=ci_prob, ax=axes[1])
     return fig
@@ -74,7 +79,7 @@ def _parameters(fit: Any, ci_prob: float) -> Any:
     names = [p for p in fit.law.params if p in fit.posterior]
     ncols = min(3, len(names))
     nrows = -(-len(names) // ncols)
-    fig = Figure(figsize=(4.4 * ncols, 4.0 * nrows), layout="constrained")
+    fig = Figure(figsize=(_FIG_WIDTH, 3.9 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for name, ax in zip(names, axes, strict=False):
         plot_parameter(fit, name=name, ci_prob=ci_prob, ax=ax)
@@ -86,7 +91,7 @@ def _parameters(fit: Any, ci_prob: float) -> Any:
 def _ppc(fit: Any, ci_prob: float) -> Any:
     from bayescale.plots import plot_ppc
 
-    fig, axes = _figure(ncols=2, width=5.6)
+    fig, axes = _figure(ncols=2)
     plot_ppc(fit, prior=True, ci_prob=ci_prob, ax=axes[0])
     plot_ppc(fit, prior=False, ci_prob=ci_prob, ax=axes[1])
     return fig
@@ -95,7 +100,10 @@ def _ppc(fit: Any, ci_prob: float) -> Any:
 def _trace(fit: Any, ci_prob: float) -> Any:
     from bayescale.plots import plot_diagnostics
 
-    return plot_diagnostics(fit, kind="trace")
+    fig = plot_diagnostics(fit, kind="trace")
+    fig.set_size_inches(_FIG_WIDTH, 2.1 * len(fit.param_names()))
+    fig.set_layout_engine("constrained")  # titles and tick labels of stacked panels apart
+    return fig
 
 
 #: The report's figures, in page order: key -> (caption, drawing function).
@@ -113,7 +121,7 @@ FIGURES: dict[str, tuple[str, Callable[[Any, float], Any]]] = {
 
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=_DPI)
     import matplotlib.pyplot as plt
 
     plt.close(fig)  # figures made through pyplot (arviz-plots) are registered there
@@ -264,31 +272,37 @@ def _published_section(fit: Any, ci_prob: float) -> str:
     params = [p for p in fit.law.params if p in table.index]
     shown = pd.DataFrame(index=params)
     shown.index.name = "parameter"
-    shown["this fit"] = [
+    shown[f"this fit, median [{ci_prob:.0%}]"] = [
         _interval(table.loc[p, "median"], table.loc[p, "lower"], table.loc[p, "upper"])
         for p in params
     ]
+    # one interval mass per table: published values beside this fit's intervals, and the
+    # published intervals (another mass, e.g. 95%) in tables of their own, one per mass
+    by_mass: dict[float, pd.DataFrame] = {}
     notes = []
     for f in fits:
-        cells = []
-        for p in params:
-            if p not in f.values:
-                cells.append("–")
-            elif p in f.intervals:
-                lo, hi = f.intervals[p]
-                cells.append(_interval(f.values[p], lo, hi))
-            else:
-                cells.append(_num(f.values[p]))
-        shown[f.label] = cells
-        prob = f" (intervals: {f.interval_prob:.0%})" if f.interval_prob else ""
+        shown[f.label] = [_num(f.values[p]) if p in f.values else "–" for p in params]
+        if f.intervals and f.interval_prob:
+            other = by_mass.setdefault(float(f.interval_prob), pd.DataFrame(index=params))
+            other.index.name = "parameter"
+            other[f.label] = [
+                _interval(f.values[p], *f.intervals[p]) if p in f.intervals else "–" for p in params
+            ]
+        prob = f" (its intervals: {f.interval_prob:.0%})" if f.interval_prob else ""
         source = f"{f.citation}; {f.locator}"
         notes.append(f"<li>{html.escape(f.label)}{prob}: {html.escape(source)}</li>")
+    extra = "".join(
+        f"<h3>Published {mass:.0%} intervals</h3>" + _table(frame)
+        for mass, frame in sorted(by_mass.items())
+    )
     return (
         "<h2 id=published>Comparison to published fits</h2>"
         f"<p>This fit's medians and {ci_prob:.0%} intervals next to the published values "
-        "of the same law (published intervals where the source gives them). Different data, "
-        "parameter counts or losses make different values; the table says how different.</p>"
+        "of the same law. Different data, parameter counts or losses make different values; "
+        "the table says how different. Published intervals, where the source gives them, "
+        "follow in their own table: their mass differs from this fit's.</p>"
         + _table(shown)
+        + extra
         + "<ul class=cite>"
         + "".join(notes)
         + "</ul>"
@@ -345,8 +359,9 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}th{background:#f4f4f4}
 table.prov th{text-align:left}table.prov td{text-align:left}
 .ci{color:#666;font-size:.9em}.ok{color:#1a7f37}.bad{color:#b42318;font-weight:600}
-.note{color:#666;font-style:italic}figure{margin:1.2em 0}figure img{max-width:100%;
-border:1px solid #eee}figcaption{color:#444;font-size:.92em}nav a{margin-right:1em}
+.note{color:#666;font-style:italic}figure{margin:1.2em 0}figure img{width:100%;height:auto;
+border:1px solid #eee;box-sizing:border-box}figcaption{color:#444;font-size:.92em}
+nav a{margin-right:1em}
 ul.cite{font-size:.85em;color:#555}pre{background:#f7f7f7;padding:.8em;overflow:auto}
 """
 

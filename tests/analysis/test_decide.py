@@ -122,8 +122,29 @@ def test_data_cap_changes_the_bayes_choice(fake_chinchilla_fit):
 
 def test_user_candidate_with_tokens(fake_chinchilla_fit):
     table = decide(fake_chinchilla_fit, flops=5.76e23, candidates=["70e9:1.4e12", (7e10, None)])
-    assert table["candidate"].tolist() == ["N=7e+10,D=1.4e+12", "N=7e+10"]
-    assert table["flops_used"].iloc[0] == pytest.approx(6 * 7e10 * 1.4e12)
+    # 6·70e9·1.4e12 = 5.88e23 spends 2% more than the budget: ranked apart, after the others
+    assert table["candidate"].tolist() == ["N=7e+10", "N=7e+10,D=1.4e+12"]
+    over = table.set_index("candidate").loc["N=7e+10,D=1.4e+12"]
+    assert over["flops_used"] == pytest.approx(6 * 7e10 * 1.4e12)
+    assert over["over_budget"] and over["budget_used"] == pytest.approx(5.88e23 / 5.76e23)
+    assert np.isnan(over["p_best"])
+    assert table.set_index("candidate").loc["N=7e+10", "p_best"] == 1.0
+
+
+def test_an_over_budget_candidate_is_never_best(fake_chinchilla_fit):
+    """5.9× the budget buys a lower loss than any allocation of it: it must not rank best."""
+    c = 1e22
+    n = 2e10
+    table = decide(
+        fake_chinchilla_fit, flops=c, candidates=["posterior_optimal", (n, 5.9 * c / (6 * n))]
+    )
+    rows = table.set_index("candidate")
+    big = rows.loc[f"N={n:.4g},D={5.9 * c / (6 * n):.4g}"]
+    assert big["over_budget"] and big["budget_used"] == pytest.approx(5.9)
+    assert big["regret_mean"] < 0  # it spends more, so it beats the budget's optimum
+    assert np.isnan(big["p_best"])
+    assert rows.loc["posterior_optimal", "p_best"] == 1.0
+    assert table["candidate"].iloc[-1] == big.name
 
 
 @pytest.mark.parametrize(

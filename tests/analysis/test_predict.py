@@ -127,7 +127,7 @@ def test_at_table_keeps_extra_columns(fake_chinchilla_fit):
         ({}, "no points"),
         ({"params": 1e9, "tokens": 1e10, "kind": "noisy"}, "kind"),
         ({"params": 1e9, "tokens": 1e10, "ci_prob": 1.5}, "ci_prob"),
-        ({"params": 1e9, "tokens": 1e10, "group": "a"}, "no group column"),
+        ({"params": 1e9, "tokens": 1e10, "group": "a"}, "pools nothing"),
     ],
 )
 def test_bad_points_are_clear_errors(fake_chinchilla_fit, kwargs, message):

@@ -36,7 +36,16 @@ def test_predict_points(fit_path, tmp_path, capsys):
     )
     assert code == 0, err
     table = pd.read_csv(out)
-    assert table.columns.tolist() == ["params", "tokens", "loss_median", "loss_lower", "loss_upper"]
+    assert table.columns.tolist() == [
+        "params",
+        "tokens",
+        "loss_median",
+        "loss_lower",
+        "loss_upper",
+        "extrap_N",
+        "extrap_D",
+        "extrap_C",
+    ]
     assert (table.loss_lower < table.loss_median).all() and (
         table.loss_median < table.loss_upper
     ).all()
@@ -103,7 +112,9 @@ def test_predict_grid(fit_path, tmp_path, capsys):
         ([], "no points"),
         (["--params", 1e9, "--tokens", 1e10, "--at", "x.csv"], "not both"),
         (["--params", 1e9, "--tokens", 1e10, "--ci", 2], "argument --ci"),
-        (["--params", 1e9, "--tokens", 1e10, "--group", "a"], "no group column"),
+        (["--params", 1e9, "--tokens", 1e10, "--group", "a"], "pools nothing"),
+        (["--params", 1e9, "--tokens", 1e10, "--new-group"], "refit with --group COLUMN"),
+        (["--params", 70e9, "--flops", 1], "below one training token"),
     ],
 )
 def test_predict_errors_are_one_line(fit_path, tmp_path, capsys, args, message):
@@ -138,8 +149,106 @@ def test_allocate_columns(fit_path, tmp_path, capsys):
     names = ("params_opt", "tokens_opt", "tokens_per_param", "loss_opt")
     assert table.columns.tolist() == ["flops"] + [
         f"{n}_{s}" for n in names for s in ("median", "lower", "upper")
-    ]
+    ] + ["extrap_N", "extrap_D", "extrap_C"]
     np.testing.assert_allclose(table["flops"], [1e21, 5.76e23])
+
+
+# ---------------------------------------------------------------- answers on the terminal
+def test_predict_prints_a_table_without_out(fit_path, capsys):
+    code, out, err = run_cli(["predict", fit_path, "--params", 7e10, "--tokens", 1.4e12], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("# mean loss band, 90% equal-tailed interval; units: loss in nats")
+    assert lines[1].split() == [
+        "params",
+        "tokens",
+        "loss_median",
+        "loss_lower",
+        "loss_upper",
+        "extrap_N",
+        "extrap_D",
+        "extrap_C",
+    ]
+    assert lines[2].split()[:2] == ["7e+10", "1.4e+12"]
+
+
+def test_out_dash_is_csv_on_stdout_and_no_file(fit_path, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(
+        ["predict", fit_path, "--params", 7e10, "--tokens", 1.4e12, "--out", "-"], capsys
+    )
+    assert code == 0, err
+    assert not (tmp_path / "-").exists()
+    from io import StringIO
+
+    table = pd.read_csv(StringIO(out))
+    assert table["params"].tolist() == [7e10] and "loss_median" in table
+
+
+@pytest.mark.parametrize("command", ["predict", "allocate", "decide"])
+def test_json_prints_records(fit_path, capsys, command):
+    args = {
+        "predict": ["--params", 7e10, "--tokens", 1.4e12],
+        "allocate": ["--flops", 1e21],
+        "decide": ["--flops", 1e21, "--candidates", "posterior_optimal", "kaplan"],
+    }[command]
+    code, out, err = run_cli([command, fit_path, *args, "--json"], capsys)
+    assert code == 0, err
+    import json
+
+    records = json.loads(out)
+    assert isinstance(records, list) and records
+    assert {"extrap_N", "extrap_D", "extrap_C"} <= set(records[0])
+
+
+def test_json_and_out_dash_conflict(fit_path, capsys):
+    code, _, err = run_cli(
+        ["predict", fit_path, "--params", 7e10, "--tokens", 1.4e12, "--json", "--out", "-"], capsys
+    )
+    assert code == 2 and "one of --json and --out -" in err
+
+
+def test_allocate_prints_a_table_and_writes_out_when_asked(fit_path, tmp_path, capsys):
+    code, out, err = run_cli(["allocate", fit_path, "--flops", 1e21, 5.76e23], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("# compute-optimal allocation (closed), medians and 90% intervals")
+    header = lines[1].split()
+    assert header[:4] == ["flops", "params_opt_median", "params_opt_lower", "params_opt_upper"]
+    assert header[-3:] == ["extrap_N", "extrap_D", "extrap_C"]
+    assert len(lines) == 4
+    assert not list(tmp_path.iterdir())
+
+
+def test_far_extrapolation_warns_with_the_distance(tmp_path, capsys):
+    """A table whose largest model is 1.6M parameters, asked about 70B/1.4T: rc 0, warned."""
+    from bayescale.data.registry import load_dataset
+
+    small = load_dataset("runner_cpu")  # bundled: 30 CPU runs, N up to 1.58e6
+    path = fake_fit("chinchilla", draws=100, runs=small).save(tmp_path / "small.nc")
+    code, out, err = run_cli(["predict", path, "--params", 70e9, "--tokens", 1.4e12], capsys)
+    assert code == 0, err
+    assert "bayescale: WARNING: 1 of 1 row(s) lie up to" in err
+    assert "decades beyond the fitted range" in err and "fit runs closer" in err
+    row = out.splitlines()[2].split()
+    assert float(row[-3]) == pytest.approx(np.log10(70e9 / small["params"].max()), abs=0.01)
+
+
+def test_allocate_refuses_a_budget_below_one_token(fit_path, capsys):
+    code, _, err = run_cli(["allocate", fit_path, "--flops", 1e-3], capsys)
+    assert code == 2 and "below one" in err and "raise the compute" in err
+
+
+def test_decide_marks_over_budget_candidates_apart(fit_path, capsys):
+    code, out, err = run_cli(
+        ["decide", fit_path, "--flops", 1e22, "--candidates", "posterior_optimal", "2e10:4.9e11"],
+        capsys,
+    )
+    assert code == 0, err
+    head, _, tail = out.partition("# OVER BUDGET, not ranked: 1 candidate(s) spend more than 1e+22")
+    assert "posterior_optimal" in head and "N=2e+10,D=4.9e+11" not in head
+    assert "N=2e+10,D=4.9e+11" in tail and "5.88" in tail  # budget_used
+    assert "p_best" not in tail.splitlines()[1]
 
 
 def test_allocate_inference_tokens(fit_path, tmp_path, capsys):

@@ -59,8 +59,8 @@ def test_report_command_errors(fit_file, tmp_path, capsys, monkeypatch, args, me
 def test_demo_budgets():
     from bayescale.cli.demo import demo_budgets
 
-    assert demo_budgets(1e13) == [1e13, 1e14, 1e15, 1e16]
-    assert demo_budgets(1.01e13) == [1e14, 1e15, 1e16, 1e17]
+    assert demo_budgets(1e13) == [1e13, 3e13, 1e14, 3e14]
+    assert demo_budgets(1.01e13) == [1e14, 3e14, 1e15, 3e15]
 
 
 def test_demo_offline(tmp_path, capsys, monkeypatch, two_figures):
@@ -84,6 +84,10 @@ def test_demo_offline(tmp_path, capsys, monkeypatch, two_figures):
     assert "Posterior summary" in captured.out
     assert re.search(r"^\s*alpha\s+0\.\d+", captured.out, re.M)
     assert "Compute-optimal allocation" in captured.out
+    assert re.search(
+        r"^Prior predictive check \(chinchilla_small priors\): \d+ of 30 runs", captured.out, re.M
+    )
+    assert "extrap_C" in captured.out
     for step in ("[1/4]", "[2/4]", "[3/4]", "[4/4]", "done in"):
         assert step in captured.err
     page = (tmp_path / "demo" / "report.html").read_text()
@@ -103,3 +107,18 @@ def test_demo_without_the_dataset_is_one_clear_line(tmp_path, capsys, monkeypatc
     assert main(["demo", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "bayescale: error: unknown dataset 'runner_cpu'"
+
+
+@pytest.mark.parametrize(("spec", "covers"), [("chinchilla_small", True), ("chinchilla", False)])
+def test_the_demo_priors_cover_the_bundled_table(spec, covers):
+    """The demo's spec puts >= 50% of runner_cpu's runs inside the prior 90% interval;
+    Chinchilla's published-centred priors (70M-16B models) do not."""
+    from bayescale.cli.demo import DEMO_SPEC, prior_coverage
+    from bayescale.modeling.spec import load_spec
+
+    assert DEMO_SPEC == "chinchilla_small"
+    fit = fake_fit("chinchilla", draws=10, runs=bs.load_dataset("runner_cpu"))
+    fit.spec = load_spec(spec)
+    inside, n = prior_coverage(fit)
+    assert n == 30
+    assert (inside / n >= 0.5) is covers, f"{spec}: {inside} of {n}"

@@ -237,7 +237,7 @@ def test_ppc_coverage_of_the_true_model():
     fit = fake_fit("chinchilla", draws=200, posterior={**EPOCH_POSTERIOR, "sigma": (0.02, 0.01)})
     fig, ax = plt.subplots()
     plots.plot_ppc(fit, ax=ax)
-    share = int(ax.get_title().split(":")[1].split("%")[0])
+    share = int(ax.get_title().split("\n")[1].split("%")[0])
     assert share >= 80
     plt.close(fig)
 
