@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "load_fit": "bayescale.modeling.fit",
     "compare": "bayescale.analysis.compare",
     "backtest": "bayescale.analysis.backtest",
+    "plan": "bayescale.analysis.plan",
 }
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "load_dataset",
     "load_fit",
     "load_spec",
+    "plan",
     "published_fit",
     "published_priors",
     "read_runs",
@@ -71,6 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bayescale import laws
     from bayescale.analysis.backtest import backtest
     from bayescale.analysis.compare import compare
+    from bayescale.analysis.plan import plan
     from bayescale.data.published import list_published_fits, published_fit
     from bayescale.data.registry import dataset_path, get_data_home, list_datasets, load_dataset
     from bayescale.data.schema import concat_runs, read_runs, validate_runs

@@ -22,6 +22,7 @@ API_MODULES: tuple[tuple[str, str], ...] = (
     ("bayescale.analysis.predict", "Loss bands"),
     ("bayescale.analysis.allocate", "Compute-optimal allocations"),
     ("bayescale.analysis.decide", "Budget decisions"),
+    ("bayescale.analysis.plan", "Planning the next runs"),
     ("bayescale.plots", "Plots (draw only; each takes ax= and returns it)"),
     ("bayescale.report", "The HTML report"),
     ("bayescale.data.published", "Published fits"),

@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "bayescale.cli.predict",
     "bayescale.cli.allocate",
     "bayescale.cli.decide",
+    "bayescale.cli.plan",
     "bayescale.cli.compare",
     "bayescale.cli.backtest",
     "bayescale.cli.report",

@@ -9,7 +9,7 @@ A sweep file is TOML::
 
     [sweep]
     name = "demo"
-    kind = "grid"            # "grid" (Kaplan N × B × S) or "isoflop"
+    kind = "grid"            # "grid" (Kaplan N × B × S), "isoflop" or "list"
     seeds = [0]
 
     [defaults]               # any RunSpec field
@@ -29,6 +29,10 @@ A sweep file is TOML::
     convention = "flops"     # or flops_kaplan / flops_context / flops_palm
     tolerance = 0.05         # refuse a run whose whole steps miss the budget by more
 
+    [[list]]                 # kind = "list": one table per run (e.g. written by `bayescale plan`)
+    params = 200000          # total parameters: the depth whose count is nearest (or n_layer = 3)
+    tokens = 1048576
+
 Examples
 --------
 >>> from bayescale.runner.config import RunSpec
@@ -43,6 +47,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -377,9 +382,62 @@ def expand_sweep(config: Mapping[str, Any]) -> list[RunSpec]:
                     data.pop("steps", None)
                     data.pop("tokens", None)
                     specs.append(_isoflop_spec(data, budget, convention, tolerance))
+    elif kind == "list":
+        raw = config.get("list", [])
+        entries = [dict(t) for t in raw] if isinstance(raw, list) else [dict(raw)]
+        if not entries or not all(entries):
+            raise RunnerError("a list sweep needs [[list]] tables, one per run")
+        for seed in seeds:
+            for entry in entries:
+                data = {**defaults, **entry, "seed": seed}
+                specs.append(_sized_spec(data) if "params" in data else RunSpec.from_dict(data))
     else:
-        raise RunnerError(f"sweep kind must be 'grid' or 'isoflop', not {kind!r}")
+        raise RunnerError(f"sweep kind must be 'grid', 'isoflop' or 'list', not {kind!r}")
     return specs
+
+
+#: Deepest network a ``params`` entry of a list sweep may resolve to.
+MAX_LIST_LAYERS: int = 128
+
+
+def _sized_spec(data: dict[str, Any]) -> RunSpec:
+    """A list-sweep run given by its total parameters: the depth whose count is nearest.
+
+    Depth sets the width through the shape rule (``aspect_ratio``, ``head_dim``, or a fixed
+    ``d_model``); the count uses the corpus's real vocabulary and the run's context length,
+    and the nearest count is taken on the log scale.
+    """
+    from bayescale.runner.data import corpus_vocab_size
+
+    data = dict(data)
+    target = data.pop("params")
+    if "n_layer" in data:
+        raise RunnerError("a list run gives params or n_layer, not both")
+    try:
+        target = float(target)
+    except (TypeError, ValueError):
+        raise RunnerError(f"params must be a number, got {target!r}") from None
+    if not (target == target and target > 0):
+        raise RunnerError(f"params must be positive, got {target!r}")
+    base = RunSpec.from_dict({**data, "n_layer": 1, "steps": 1})
+    vocab = corpus_vocab_size(base.corpus, base.tokenizer)
+    best, best_gap = 1, float("inf")
+    for depth in range(1, MAX_LIST_LAYERS + 1):
+        shaped = RunSpec.from_dict({**data, "n_layer": depth, "steps": 1}).resolved(vocab)
+        n = count_params(
+            n_layer=depth,
+            d_model=shaped.d_model,
+            vocab_size=vocab,
+            seq_len=shaped.seq_len,
+            tied=shaped.tied,
+            bias=shaped.bias,
+        ).total
+        gap = abs(math.log(n / target))
+        if gap < best_gap:
+            best, best_gap = depth, gap
+        if n > target:
+            break
+    return RunSpec.from_dict({**data, "n_layer": best})
 
 
 def _isoflop_spec(

@@ -8,6 +8,7 @@ DESIGN_COMMANDS = {
     "predict",
     "allocate",
     "decide",
+    "plan",
     "compare",
     "backtest",
     "report",
