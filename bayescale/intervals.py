@@ -99,7 +99,7 @@ def eti_dims(
     --------
     >>> da = xr.DataArray(np.arange(202.0).reshape(2, 101), dims=("chain", "draw"))
     >>> float(eti_dims(da, 0.5)["upper"])
-    151.25
+    150.75
     """
     core = [d for d in dims if d in draws.dims]
     n = len(core)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bayescale.exceptions import SpecError
+from bayescale.laws import _math
 
 __all__ = [
     "LAWS",
@@ -98,8 +99,9 @@ class Law:
         Read off ``loss``'s signature (positional, keyword-only); when given they must match.
     prefactors : mapping of str to Prefactor
         Parameters tied to an input's scale (sampled at the data's reference scale).
-    published : mapping of str to float
-        Published values of the parameters.
+    published_fits : tuple of str
+        Names of the published fits (``datasets/published_fits.toml``) whose values, merged in
+        order, are the law's published parameters (:attr:`published`). No numbers live in code.
     family : str
         The model family that builds the law's PyMC model (default ``"loss"``).
     noise : str
@@ -110,6 +112,9 @@ class Law:
         C = 6·N·D without inference demand or a data cap.
     optimal_exponent : callable, optional
         Closed-form exponent ``a`` of ``N_opt ∝ C^a``, ``optimal_exponent(**params)``.
+    log_loss : callable, optional
+        The law's logarithm with ``loss``'s signature, for graphs on log loss where
+        ``log(loss(...))`` would overflow; :meth:`log_of` falls back to that.
     tokens_for_loss : callable, optional
         Closed-form inverse in D, ``tokens_for_loss(target, params, **params)``: the tokens at
         which a model of ``params`` parameters reaches loss ``target`` (NaN where it cannot).
@@ -122,13 +127,14 @@ class Law:
     inputs: tuple[str, ...] = ()
     params: tuple[str, ...] = ()
     prefactors: Mapping[str, Prefactor] = field(default_factory=dict)
-    published: Mapping[str, float] = field(default_factory=dict)
+    published_fits: tuple[str, ...] = ()
     citation: str = ""
     family: str = "loss"
     noise: str = "sigma"
     optimal: Callable[..., Mapping[str, Any]] | None = None
     optimal_exponent: Callable[..., Any] | None = None
     tokens_for_loss: Callable[..., Any] | None = None
+    log_loss: Callable[..., Any] | None = None
 
     def __post_init__(self) -> None:
         inputs, params = signature_of(self.loss)
@@ -141,9 +147,46 @@ class Law:
                 )
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "params", params)
+        if self.log_loss is not None and signature_of(self.log_loss) != (inputs, params):
+            raise SpecError(f"law {self.name!r}: log_loss must take the arguments of loss")
         unknown = [p for p in self.prefactors if p not in params]
         if unknown:
             raise SpecError(f"law {self.name!r}: prefactor {', '.join(unknown)} is not a parameter")
+
+    def log_of(self, *inputs: Any, **params: Any) -> Any:
+        """``log(loss(*inputs, **params))``, through :attr:`log_loss` when the law has one.
+
+        Examples
+        --------
+        >>> import bayescale.laws  # fills the registry
+        >>> import math
+        >>> law = get_law("isoflop")
+        >>> v = dict(a=0.5, G=0.1, curvature=0.05, loss_opt=2.5)
+        >>> abs(law.log_of(2e9, 1e21, **v) - math.log(law.loss(2e9, 1e21, **v))) < 1e-12
+        True
+        """
+        if self.log_loss is not None:
+            return self.log_loss(*inputs, **params)
+        return _math.log(self.loss(*inputs, **params))
+
+    @property
+    def published(self) -> dict[str, float]:
+        """The law's published parameter values, read from :attr:`published_fits`.
+
+        Only the law's own parameters are kept; a law without published fits gives ``{}``.
+
+        Examples
+        --------
+        >>> import bayescale.laws  # fills the registry
+        >>> get_law("chinchilla").published["alpha"]
+        0.33917
+        """
+        from bayescale.data.published import published_fit
+
+        merged: dict[str, float] = {}
+        for name in self.published_fits:
+            merged.update(published_fit(name).values)
+        return {p: float(merged[p]) for p in self.params if p in merged}
 
     def __call__(self, **kwargs: Any) -> Any:
         """Evaluate the law with inputs and parameters given by name."""

@@ -22,14 +22,13 @@ The laws registered here use model families in :mod:`bayescale.modeling.families
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bayescale.laws.base import Law, register_law
 from bayescale.laws.kaplan import critical_batch, kaplan_loss_ns, kaplan_ns_optimal
 
 __all__ = [
-    "DEEPSEEK_BATCH",
-    "DEEPSEEK_LR",
     "deepseek_batch_size",
     "deepseek_learning_rate",
     "expected_g2",
@@ -43,10 +42,12 @@ __all__ = [
     "tradeoff_tokens",
 ]
 
-#: DeepSeek LLM (DeepSeek-AI 2024, arXiv:2401.02954, eq. 1): B_opt = 0.2920·C^0.3271 tokens.
-DEEPSEEK_BATCH: tuple[float, float] = (0.2920, 0.3271)
-#: DeepSeek LLM (DeepSeek-AI 2024, arXiv:2401.02954, eq. 1): η_opt = 0.3118·C^−0.1250.
-DEEPSEEK_LR: tuple[float, float] = (0.3118, -0.1250)
+
+def _deepseek() -> Mapping[str, float]:
+    """DeepSeek LLM's compute forms (published fit ``deepseek2024``, arXiv:2401.02954, eq. 1)."""
+    from bayescale.data.published import published_fit
+
+    return published_fit("deepseek2024").values
 
 
 def noise_scale(train_loss: Any, *, B_star: Any, alpha_B: Any) -> Any:
@@ -229,8 +230,8 @@ def deepseek_batch_size(flops: Any) -> Any:
     >>> round(float(deepseek_batch_size(1e21)) / 1e6, 2)
     2.16
     """
-    k, a = DEEPSEEK_BATCH
-    return k * flops**a
+    v = _deepseek()
+    return v["B_coef"] * flops ** v["B_exp"]
 
 
 def deepseek_learning_rate(flops: Any) -> Any:
@@ -241,13 +242,11 @@ def deepseek_learning_rate(flops: Any) -> Any:
     >>> round(float(deepseek_learning_rate(1e21)), 5)
     0.00074
     """
-    k, a = DEEPSEEK_LR
-    return k * flops**a
+    v = _deepseek()
+    return v["lr_coef"] * flops ** v["lr_exp"]
 
 
 KAPLAN_BCRIT = "Kaplan et al. 2020, arXiv:2001.08361, eq. 1.4 (B* = 2.1e8 tokens, alpha_B = 0.21)"
-#: Kaplan et al. 2020's critical-batch parameters (eq. 1.4), shared by the three batch laws.
-KAPLAN_BCRIT_VALUES: dict[str, float] = {"B_star": 2.1e8, "alpha_B": 0.21}
 
 register_law(
     Law(
@@ -258,7 +257,7 @@ register_law(
             "at two batch sizes (McCandlish et al. 2018; Kaplan et al. 2020)"
         ),
         params_kind="non_embedding",
-        published=dict(KAPLAN_BCRIT_VALUES),
+        published_fits=("kaplan2020_bcrit",),
         citation=KAPLAN_BCRIT,
         family="bcrit",
         noise="",
@@ -274,7 +273,7 @@ register_law(
             "sizes, S = S_min (1 + B_crit/B) (McCandlish et al. 2018)"
         ),
         params_kind="non_embedding",
-        published=dict(KAPLAN_BCRIT_VALUES),
+        published_fits=("kaplan2020_bcrit",),
         citation=KAPLAN_BCRIT,
         family="tradeoff",
         noise="sigma",
@@ -290,13 +289,7 @@ register_law(
             "S_min = S/(1 + B_crit(L)/B) (Kaplan et al. 2020)"
         ),
         params_kind="non_embedding",
-        published={
-            "N_c": 6.5e13,
-            "S_c": 2.1e3,
-            "alpha_N": 0.077,
-            "alpha_S": 0.76,
-            **KAPLAN_BCRIT_VALUES,
-        },
+        published_fits=("kaplan2020_ns", "kaplan2020_bcrit"),
         citation="Kaplan et al. 2020, arXiv:2001.08361, eqs. 1.4 and 1.6",
         family="curves",
         noise="sigma",
@@ -314,14 +307,7 @@ register_law(
             "learning-rate x batch-size grid"
         ),
         params_kind="non_embedding",
-        published={
-            "B_0": 0.58,
-            "b_N": 0.0,
-            "b_D": 0.571,
-            "eta_0": 1.79,
-            "e_N": -0.713,
-            "e_D": 0.307,
-        },
+        published_fits=("steplaw2025_optimal_batch",),
         citation="Li et al. 2025, arXiv:2503.04715 (Step Law, medians of 1,000 bootstrap fits)",
         family="optimal_batch",
         noise="sigma",

@@ -136,7 +136,7 @@ register_law(
         description="L = E + A/N^alpha + B/D^beta (Hoffmann et al. 2022)",
         params_kind="total",
         prefactors={"A": Prefactor("params", "alpha"), "B": Prefactor("tokens", "beta")},
-        published={"E": 1.6934, "A": 406.4, "B": 410.7, "alpha": 0.33917, "beta": 0.28491},
+        published_fits=("hoffmann2022_approach3_unrounded",),
         citation="Hoffmann et al. 2022, arXiv:2203.15556, Approach 3 (unrounded)",
         optimal=chinchilla_optimal,
         optimal_exponent=chinchilla_optimal_exponent,

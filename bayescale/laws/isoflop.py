@@ -30,7 +30,13 @@ from bayescale.constants import FLOPS_PER_PARAM_TOKEN
 from bayescale.laws import _math
 from bayescale.laws.base import Law, register_law
 
-__all__ = ["ISOFLOP_LAW", "isoflop_loss", "isoflop_optimal", "isoflop_optimal_exponent"]
+__all__ = [
+    "ISOFLOP_LAW",
+    "isoflop_log_loss",
+    "isoflop_loss",
+    "isoflop_optimal",
+    "isoflop_optimal_exponent",
+]
 
 
 def isoflop_loss(
@@ -80,9 +86,36 @@ def isoflop_loss(
     ...                          loss_opt=2.5)), 4)
     2.6282
     """
+    return _math.exp(
+        isoflop_log_loss(params, flops, a=a, G=G, curvature=curvature, loss_opt=loss_opt, skew=skew)
+    )
+
+
+def isoflop_log_loss(
+    params: Any,
+    flops: Any,
+    *,
+    a: Any,
+    G: Any,
+    curvature: Any,
+    loss_opt: Any,
+    skew: Any = 0.0,
+) -> Any:
+    """The logarithm of :func:`isoflop_loss`, the form the IsoFLOP model's graph evaluates.
+
+    ``log L = log loss_opt + curvature · u² · (1 + skew·tanh(u))``; in a graph on log loss it
+    never overflows (PyTensor folds ``log(exp(x))`` of inputs given on the log scale).
+
+    Examples
+    --------
+    >>> n_opt = 0.1 * (1e21 / 6) ** 0.5
+    >>> round(float(isoflop_log_loss(n_opt * 2.0, 1e21, a=0.5, G=0.1, curvature=0.05,
+    ...                              loss_opt=1.0)), 6)
+    0.024023
+    """
     log_n_opt = _math.log(G) + a * _math.log(flops / FLOPS_PER_PARAM_TOKEN)
     u = _math.log(params) - log_n_opt
-    return loss_opt * _math.exp(curvature * u**2 * (1.0 + skew * _math.tanh(u)))
+    return _math.log(loss_opt) + curvature * u**2 * (1.0 + skew * _math.tanh(u))
 
 
 def isoflop_optimal(
@@ -139,13 +172,14 @@ ISOFLOP_LAW = register_law(
     Law(
         name="isoflop",
         loss=isoflop_loss,
+        log_loss=isoflop_log_loss,
         description=(
             "IsoFLOP valleys log L = log L*(C) + k(C)·u²·(1 + s·tanh u), "
             "u = log N − log N*(C), "
             "N*(C) = G·(C/6)^a, all budgets jointly (Hoffmann et al. 2022, Approach 2)"
         ),
         params_kind="total",
-        published={"a": 0.49, "b": 0.51},
+        published_fits=("hoffmann2022_approach2",),
         citation="Hoffmann et al. 2022, arXiv:2203.15556, Approach 2 (Table 2: a = 0.49)",
         family="isoflop",
         optimal=isoflop_optimal,

@@ -238,7 +238,7 @@ for _law in (
         description="L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D (Kaplan et al. 2020)",
         params_kind="non_embedding",
         prefactors={"N_c": Prefactor("params"), "D_c": Prefactor("tokens")},
-        published={"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103},
+        published_fits=("kaplan2020_nd",),
         citation="Kaplan et al. 2020, arXiv:2001.08361, eq. 1.5",
         optimal_exponent=kaplan_optimal_exponent,
     ),
@@ -248,7 +248,7 @@ for _law in (
         description="L = (N_c/N)^alpha_N (Kaplan et al. 2020)",
         params_kind="non_embedding",
         prefactors={"N_c": Prefactor("params")},
-        published={"N_c": 8.8e13, "alpha_N": 0.076},
+        published_fits=("kaplan2020_n",),
         citation="Kaplan et al. 2020, arXiv:2001.08361, eq. 1.1",
     ),
     Law(
@@ -257,7 +257,7 @@ for _law in (
         description="L = (D_c/D)^alpha_D (Kaplan et al. 2020)",
         params_kind="non_embedding",
         prefactors={"D_c": Prefactor("tokens")},
-        published={"D_c": 5.4e13, "alpha_D": 0.095},
+        published_fits=("kaplan2020_d",),
         citation="Kaplan et al. 2020, arXiv:2001.08361, eq. 1.2",
     ),
     Law(
@@ -266,7 +266,7 @@ for _law in (
         description="L = (C_c/C)^alpha_C, C in FLOP (Kaplan et al. 2020)",
         params_kind="non_embedding",
         prefactors={"C_c": Prefactor("flops")},
-        published={"C_c": 3.1e8 * 8.64e19, "alpha_C": 0.050},
+        published_fits=("kaplan2020_cmin",),
         citation="Kaplan et al. 2020, arXiv:2001.08361, eq. 1.3 (C_min form)",
     ),
     Law(
@@ -275,7 +275,7 @@ for _law in (
         description="L = (N_c/N)^alpha_N + (S_c/S_min)^alpha_S (Kaplan et al. 2020)",
         params_kind="non_embedding",
         prefactors={"N_c": Prefactor("params"), "S_c": Prefactor("steps")},
-        published={"N_c": 6.5e13, "S_c": 2.1e3, "alpha_N": 0.077, "alpha_S": 0.76},
+        published_fits=("kaplan2020_ns",),
         citation="Kaplan et al. 2020, arXiv:2001.08361, eq. 1.6",
     ),
 ):

@@ -64,14 +64,7 @@ register_law(
         loss=data_constrained_loss,
         description="Chinchilla at effective data D' (Muennighoff et al. 2023)",
         params_kind="total",
-        published={
-            "E": 1.869,
-            "A": 521.0,
-            "B": 1488.0,
-            "alpha": 0.3527,
-            "beta": 0.3527,
-            "R_star": 15.39,
-        },
+        published_fits=("muennighoff2023",),
         citation="Muennighoff et al. 2023, arXiv:2305.16264",
         # with unlimited unique data the law is Chinchilla's, and so is its exponent
         optimal_exponent=chinchilla_optimal_exponent,

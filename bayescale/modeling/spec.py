@@ -386,6 +386,7 @@ class ModelSpec:
     sampler: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLER))
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    nuisance: Mapping[str, Prior] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         law = get_law(self.law)
@@ -411,6 +412,7 @@ class ModelSpec:
                     f"spec {self.name!r}: pooled {', '.join(bad)} not in law {self.law!r}"
                 )
         _check_options(self.name, law.family, self.options)
+        object.__setattr__(self, "nuisance", _check_nuisance(self, law.family))
         unknown = set(self.sampler) - set(DEFAULT_SAMPLER) - {"cores"}
         if unknown:
             raise SpecError(f"spec {self.name!r}: unknown sampler option(s) {sorted(unknown)}")
@@ -430,6 +432,8 @@ class ModelSpec:
             out["pooling"] = self.pooling.to_dict()
         if self.options:
             out["options"] = dict(self.options)
+        if self.nuisance:
+            out["nuisance"] = {k: v.to_dict() for k, v in self.nuisance.items()}
         return out
 
     @classmethod
@@ -448,6 +452,7 @@ class ModelSpec:
             "sampler",
             "pooling",
             "options",
+            "nuisance",
         }
         unknown = set(data) - known
         if unknown:
@@ -461,6 +466,7 @@ class ModelSpec:
             pooling=Pooling.from_dict(data["pooling"]) if data.get("pooling") else None,
             sampler=dict(data.get("sampler", {})),
             options=dict(data.get("options", {})),
+            nuisance={str(k): Prior.from_dict(v) for k, v in data.get("nuisance", {}).items()},
         )
 
     def to_json(self) -> str:
@@ -534,6 +540,41 @@ def _check_options(spec_name: str, family: str, options: Mapping[str, Any]) -> N
             raise SpecError(
                 f"spec {spec_name!r}: option {name!r} must be {kind.__name__}, got {value!r}"
             )
+
+
+def _check_nuisance(spec: ModelSpec, family: str) -> dict[str, Prior]:
+    """Check ``[nuisance]`` priors against what the family declares; fill them when absent.
+
+    A family lists its nuisance variables (per-run or per-budget latents, noise shapes) with
+    the prior arguments it supplies from the data (``Family.nuisance``). A spec without a
+    ``[nuisance]`` table (a user's spec that sets only the law's priors, or a fit saved before
+    nuisance priors were spec data) takes those of the bundled spec named after its law.
+    """
+    wanted = family_module(family).nuisance
+    given = dict(spec.nuisance)
+    if not given and wanted and spec.name != spec.law:
+        given = dict(load_spec(spec.law).nuisance)
+    missing = [n for n in wanted if n not in given]
+    if missing:
+        raise SpecError(
+            f"spec {spec.name!r}: no [nuisance] prior for {', '.join(missing)} "
+            f"(the {family} model family needs them)"
+        )
+    extra = [n for n in given if n not in wanted]
+    if extra:
+        known = ", ".join(wanted) or "none"
+        raise SpecError(
+            f"spec {spec.name!r}: [nuisance] {', '.join(extra)} is not a variable of the "
+            f"{family} model family (nuisance: {known})"
+        )
+    for name, supplied in wanted.items():
+        clash = [a for a in supplied if a in given[name].kwargs]
+        if clash:
+            raise SpecError(
+                f"spec {spec.name!r}: [nuisance.{name}] sets {', '.join(clash)}, which the "
+                f"{family} model family takes from the data"
+            )
+    return given
 
 
 def _default_pooled(params: tuple[str, ...]) -> tuple[str, ...]:

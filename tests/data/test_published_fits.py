@@ -153,6 +153,26 @@ def test_steplaw_fit_matches_the_authors_bootstrap():
         assert fit.intervals[name] == pytest.approx((lo, hi), abs=0.01 * (hi - lo) + 0.006), name
 
 
+def test_steplaw_in_the_optimal_batch_law_names_is_the_same_fit():
+    step = published_fit("steplaw2025").values
+    renamed = published_fit("steplaw2025_optimal_batch").values
+    pairs = {"B_0": "B_coef", "b_D": "B_exp_D", "eta_0": "lr_coef", "e_N": "lr_exp_N"}
+    pairs["e_D"] = "lr_exp_D"
+    assert {k: renamed[k] for k in pairs} == {k: step[v] for k, v in pairs.items()}
+    assert renamed["b_N"] == 0.0  # Step Law's B_opt has no N term
+
+
+def test_every_law_reads_its_published_values_from_the_toml():
+    # the law modules name published fits; the numbers live only in datasets/published_fits.toml
+    for law in LAWS.values():
+        merged: dict[str, float] = {}
+        for name in law.published_fits:
+            merged.update(published_fit(name).values)
+        assert law.published == {p: merged[p] for p in law.params if p in merged}, law.name
+    assert LAWS["chinchilla"].published["E"] == 1.6934
+    assert set(LAWS["kaplan_ns_curves"].published) == set(LAWS["kaplan_ns_curves"].params)
+
+
 def test_priors_are_centred_and_scaled():
     fit = published_fit("besiroglu2024")
     p1, p3 = published_priors(fit), published_priors(fit, scale=3)

@@ -89,3 +89,37 @@ def test_family_options_are_checked_and_kept():
     with pytest.raises(SpecError, match="unknown option 'window' for the loss model family"):
         load_spec("chinchilla").with_options(window=0.1)
     assert "options" not in load_spec("chinchilla").to_dict()  # spec ids of old fits unchanged
+
+
+def test_nuisance_priors_are_spec_data_checked_against_the_family():
+    from bayescale.modeling.build import family_module
+
+    for name in list_specs():
+        spec = load_spec(name)
+        assert set(spec.nuisance) == set(family_module(get_law(spec.law).family).nuisance), name
+    data = load_spec("bcrit").to_dict()
+    assert data["nuisance"]["nu"] == {
+        "dist": "LogNormal",
+        "mu": 2.302585092994046,
+        "sigma": 1.5,
+        "citation": "weakly informative",
+    }
+    # a user's spec that sets only the law's priors takes the bundled spec's nuisance priors
+    mine = {k: v for k, v in data.items() if k != "nuisance"} | {"name": "mine"}
+    assert ModelSpec.from_dict(mine).nuisance == load_spec("bcrit").nuisance
+    # and one that sets them is checked: unknown names, missing ones, data-supplied arguments
+    wrong = dict(data, nuisance={**data["nuisance"], "typo": {"dist": "Normal", "sigma": 1.0}})
+    with pytest.raises(SpecError, match=r"\[nuisance\] typo is not a variable of the bcrit"):
+        ModelSpec.from_dict(wrong)
+    short = dict(data, nuisance={k: v for k, v in data["nuisance"].items() if k != "nu"})
+    with pytest.raises(SpecError, match=r"no \[nuisance\] prior for nu"):
+        ModelSpec.from_dict(short)
+    tradeoff = load_spec("bcrit_tradeoff").to_dict()
+    tradeoff["nuisance"]["log_steps_min"]["mu"] = 5.0
+    with pytest.raises(SpecError, match=r"log_steps_min\] sets mu, which the tradeoff"):
+        ModelSpec.from_dict(tradeoff)
+    # a changed nuisance prior reaches the model
+    narrow = {"dist": "LogNormal", "mu": 0.0, "sigma": 0.1}
+    spec = ModelSpec.from_dict(dict(data, nuisance={**data["nuisance"], "nu": narrow}))
+    assert spec.nuisance["nu"].kwargs == {"mu": 0.0, "sigma": 0.1}
+    assert spec.spec_id != load_spec("bcrit").spec_id

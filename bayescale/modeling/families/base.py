@@ -69,6 +69,11 @@ class Family:
         See :data:`Prepare` and :data:`Build`.
     options : mapping of str to type
         The spec's ``[options]`` the family accepts, with their types.
+    nuisance : mapping of str to tuple of str
+        The variables besides the law's parameters that carry a prior (per-run latents, noise
+        shapes, ...), each with the prior arguments the family supplies from the data (e.g.
+        ``("mu",)`` for a prior centred on an observed value). Their priors are the spec's
+        ``[nuisance]`` table (:attr:`bayescale.modeling.spec.ModelSpec.nuisance`).
     initial_values : callable, optional
         Data-based starting values (:data:`InitialValues`); the chains start there, each
         jittered by ±``sampling.INIT_JITTER`` on the unconstrained scale.
@@ -94,6 +99,7 @@ class Family:
     prepare: Prepare
     build: Build
     options: Mapping[str, type] = field(default_factory=dict)
+    nuisance: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     initial_values: InitialValues | None = None
     group_draws: GroupDraws | None = None
     allocate: Allocate | None = None

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bayescale.data.tables import NOISE
 from bayescale.exceptions import RunTableError
 from bayescale.laws import get_law
 from bayescale.modeling.families._common import (
@@ -51,8 +52,9 @@ if TYPE_CHECKING:
 __all__ = ["BCRIT", "NOISE_COLUMNS", "build", "prepare", "simulate_noise_runs"]
 
 
-#: Columns of a gradient-noise table (the runner's ``runs.noise.csv``), besides the loss.
-NOISE_COLUMNS: tuple[str, ...] = ("b_small", "b_big", "g2_small", "g2_big")
+#: The statistics of a gradient-noise row (the runner's ``runs.noise.csv``), besides the loss:
+#: the positive columns of the schema :data:`bayescale.data.tables.NOISE`.
+NOISE_COLUMNS: tuple[str, ...] = NOISE.positive
 _WHAT = "the bcrit model (gradient-noise statistics)"
 #: Largest Gamma shape of ``g2_big`` (when the gradient noise is negligible at ``b_big``).
 KAPPA_MAX: float = 1.0e4
@@ -235,13 +237,14 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         # the law: log B_noise at each step's loss (relative to the reference loss)
         log_bn = pt.log(law.loss(pt.exp(log_loss), B_star=pt.exp(log_b_ref), alpha_B=alpha_b))
 
-        level = pm.Normal("g2_level", 0.0, 3.0, dims="run_id")
-        slope = pm.Normal("g2_slope", 0.0, 3.0, dims="run_id")
-        nu = pm.LogNormal("nu", np.log(10.0), 1.5)
+        nuisance = spec.nuisance
+        level = nuisance["g2_level"].create("g2_level", dims="run_id")
+        slope = nuisance["g2_slope"].create("g2_slope", dims="run_id")
+        nu = nuisance["nu"].create("nu")
         # effective dimensions of the gradient noise (tr(Σ)²/tr(Σ²) for Gaussian noise), one
         # per statistic so that excess scatter of either is absorbed
-        dim_big = pm.LogNormal("dim_big", np.log(20.0), 2.0)
-        dim_diff = pm.LogNormal("dim_diff", np.log(20.0), 2.0)
+        dim_big = nuisance["dim_big"].create("dim_big")
+        dim_diff = nuisance["dim_diff"].create("dim_diff")
         log_m = level[run_idx] + slope[run_idx] * log_loss
         # E[g2_big] = G2 (1 + Bn/B_big); E[g2_small - g2_big] = G2 Bn (1/B_small - 1/B_big)
         ratio = pt.exp(log_bn - log_bb)  # r = B_noise / B_big
@@ -351,5 +354,6 @@ BCRIT = register_family(
         prepare=prepare,
         build=build,
         reads_raw_table=True,
+        nuisance=dict.fromkeys(("g2_level", "g2_slope", "nu", "dim_big", "dim_diff"), ()),
     )
 )

@@ -59,6 +59,7 @@ import xarray as xr
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN
 from bayescale.data.schema import validate_runs
 from bayescale.exceptions import RunTableError, SpecError
+from bayescale.laws import get_law
 from bayescale.modeling.families._common import lognormal_prior, run_labels
 from bayescale.modeling.families.base import Family, ModelInfo, register_family
 
@@ -94,10 +95,6 @@ MIN_SIZES: int = 3
 WINDOW: float = 0.2
 #: Parameters pooled when the spec names a group but no parameters.
 DEFAULT_POOLED: tuple[str, ...] = ("a", "G", "skew")
-#: Prior scale of the per-group slope of log curvature in log budget, and of the budgets'
-#: spread around that trend (HalfNormal), with the ``curvature_trend`` option.
-CURVATURE_SLOPE_SD: float = 0.5
-CURVATURE_TAU_SD: float = 0.5
 #: Spec ``[options]`` of this family: ``window`` (log-loss window, default :data:`WINDOW`),
 #: ``neighbours`` (keep only the lowest-loss size of each budget and this many sizes on each
 #: side of it; default: no such limit), ``skew`` (default True: the valley has the ``skew``
@@ -474,6 +471,11 @@ def initial_values(spec: ModelSpec, runs: pd.DataFrame) -> dict[str, np.ndarray]
     return out
 
 
+def _per_run(value: Any, cell: Any) -> Any:
+    """A per-budget tensor indexed to the runs; a scalar as it is."""
+    return value[cell] if getattr(value, "ndim", 0) else value
+
+
 def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
     """Build the PyMC IsoFLOP model of ``spec`` on a table returned by :func:`prepare`.
 
@@ -494,6 +496,7 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
 
     if BUDGET_COLUMN not in runs.columns:
         runs = prepare(runs, spec)
+    law = get_law(spec.law)
     pooling = spec.pooling
     group = pooling.group if pooling is not None else None
     pooled = _pooled(spec)
@@ -567,8 +570,8 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
             k_mu, k_sd = lognormal_prior(spec, "curvature")
             gdim = group if group is not None else None
             k_ref = pm.Normal("curvature_ref", k_mu, k_sd, dims=gdim)
-            k_slope = pm.Normal("curvature_slope", 0.0, CURVATURE_SLOPE_SD, dims=gdim)
-            k_tau = pm.HalfNormal("curvature_tau", sigma=CURVATURE_TAU_SD)
+            k_slope = spec.nuisance["curvature_slope"].create("curvature_slope", dims=gdim)
+            k_tau = spec.nuisance["curvature_tau"].create("curvature_tau")
             k_trend = (
                 (k_ref[cell_group] + k_slope[cell_group] * lc) if gdim else k_ref + k_slope * lc
             )
@@ -578,9 +581,18 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         else:
             k = priors["curvature"].create("curvature", dims="budget")
         l_opt = priors["loss_opt"].create("loss_opt", dims="budget")
-        vertex = n_ref_cell + a_cell * lc
-        u = x - vertex[cell]
-        mu = pt.log(l_opt)[cell] + k[cell] * u**2 * (1.0 + skew_run * pt.tanh(u))
+        # the law on each run, in log form, on inputs relative to the reference scales
+        # (N/N0, and C/C0 at the budget's compute; G then is N*(C0)/N0): PyTensor folds the
+        # log(exp(.)) of the relative inputs, so the graph is the parabola in log N
+        mu = law.log_of(
+            pt.exp(x),
+            FLOPS_PER_PARAM_TOKEN * pt.exp(lc)[cell],
+            a=_per_run(a_cell, cell),
+            G=pt.exp(_per_run(n_ref_cell, cell)),
+            curvature=k[cell],
+            loss_opt=l_opt[cell],
+            skew=skew_run,
+        )
         if group is not None:  # configurations differ in noise (train vs validation loss, ...)
             noise = spec.likelihood.sigma.create("sigma", dims=group)[cell_group][cell]
         else:
@@ -657,6 +669,9 @@ ISOFLOP = register_family(
         prepare=prepare,
         build=build,
         options=OPTIONS,
+        # the per-group slope of log curvature in log budget and the budgets' spread around
+        # that trend, with the curvature_trend option
+        nuisance={"curvature_slope": (), "curvature_tau": ()},
         initial_values=initial_values,
         allocate=allocate,
         drops_outliers=True,

@@ -242,8 +242,9 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
 
         # per-cell deviations from the power laws: ~10% a priori (a larger spread would mean the
         # law itself fails); this also keeps a cell's optimum from drifting off its grid
-        tau_b = pm.HalfNormal("tau_B", 0.1)
-        tau_e = pm.HalfNormal("tau_eta", 0.1)
+        nuisance = spec.nuisance
+        tau_b = nuisance["tau_B"].create("tau_B")
+        tau_e = nuisance["tau_eta"].create("tau_eta")
         z_b = pm.Normal("z_B", 0.0, 1.0, dims="cell")
         z_e = pm.Normal("z_eta", 0.0, 1.0, dims="cell")
         # the law at each cell (N, D relative to the reference scales), then each cell's deviation
@@ -264,23 +265,23 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
 
         # every data-dependent number is pm.Data: compiled models are reused on new tables
         best = pm.Data("log_loss_best", np.log(cell_min), dims="cell")
-        log_l_opt = pm.Normal("log_loss_opt", best, 0.5, dims="cell")
+        log_l_opt = nuisance["log_loss_opt"].create("log_loss_opt", mu=best, dims="cell")
         pm.Deterministic("loss_opt", pt.exp(log_l_opt), dims="cell")
 
         # the valley: log-curvatures pooled across cells (non-centred), a shared correlation
-        curv_lr = pm.Normal("log_curv_lr", np.log(5e-3), 2.0)
-        curv_bs = pm.Normal("log_curv_bs", np.log(5e-3), 2.0)
+        curv_lr = nuisance["log_curv_lr"].create("log_curv_lr")
+        curv_bs = nuisance["log_curv_bs"].create("log_curv_bs")
         # |rho| < 0.9: each cell has a genuine optimum (rho -> ±1 is a flat, degenerate valley
         # along which the optimum slides; chains that wander there fit far worse and get stuck)
-        rho = pm.Uniform("corr", -0.9, 0.9)
-        tau_c = pm.HalfNormal("tau_curv", 0.3, dims="curvature")
+        rho = nuisance["corr"].create("corr")
+        tau_c = nuisance["tau_curv"].create("tau_curv", dims="curvature")
         z_c = pm.Normal("z_curv", 0.0, 1.0, dims=("cell", "curvature"))
         a = pt.exp(curv_lr + tau_c[0] * z_c[:, 0])
         b = pt.exp(curv_bs + tau_c[1] * z_c[:, 1])
         # asymmetry relative to the pooled curvature: the cubic term changes q by a fraction
         # skew·x at x e-folds from the optimum (a weak prior keeps the optimum inside the data)
-        skew_lr = pm.Normal("skew_lr", 0.0, 0.3)
-        skew_bs = pm.Normal("skew_bs", 0.0, 0.3)
+        skew_lr = nuisance["skew_lr"].create("skew_lr")
+        skew_bs = nuisance["skew_bs"].create("skew_bs")
         h = skew_lr * pt.exp(curv_lr)
         k = skew_bs * pt.exp(curv_bs)
 
@@ -415,8 +416,7 @@ def simulate_grid(
     >>> len(g), g["learning_rate"].nunique() > 3
     (54, True)
     """
-    v = {"B_0": 0.58, "b_N": 0.0, "b_D": 0.571, "eta_0": 1.79, "e_N": -0.713, "e_D": 0.307}
-    v.update(values or {})
+    v = {**get_law("optimal_batch").published, **(values or {})}
     rng = np.random.default_rng(seed)
     a, b, rho = curvature
     rows = []
@@ -453,5 +453,10 @@ OPTIMAL_BATCH = register_family(
         prepare=prepare,
         build=build,
         options=OPTIONS,
+        nuisance={
+            **dict.fromkeys(("tau_B", "tau_eta", "log_curv_lr", "log_curv_bs", "corr"), ()),
+            **dict.fromkeys(("tau_curv", "skew_lr", "skew_bs"), ()),
+            "log_loss_opt": ("mu",),
+        },
     )
 )

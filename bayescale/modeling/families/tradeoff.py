@@ -118,7 +118,7 @@ def build(spec: ModelSpec, runs: pd.DataFrame) -> tuple[Any, ModelInfo]:
         pm.Deterministic("B_crit", pt.exp(log_bcrit), dims="target")
         # every data-dependent number is pm.Data: compiled models are reused on new tables
         fewest = pm.Data("log_steps_fewest", np.log(start), dims="target")
-        log_smin = pm.Normal("log_steps_min", fewest, 3.0, dims="target")
+        log_smin = spec.nuisance["log_steps_min"].create("log_steps_min", mu=fewest, dims="target")
         # the law S/S_min = 1 + B_crit(L)/B, on losses relative to the reference loss
         ratio = law.loss(
             pt.exp(log_bs), pt.exp(log_loss)[idx], B_star=pt.exp(log_b_ref), alpha_B=alpha_b
@@ -204,5 +204,6 @@ TRADEOFF = register_family(
         prepare=prepare,
         build=build,
         reads_raw_table=True,
+        nuisance={"log_steps_min": ("mu",)},
     )
 )
