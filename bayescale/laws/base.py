@@ -162,7 +162,7 @@ class Law:
         >>> import math
         >>> law = get_law("isoflop")
         >>> v = dict(a=0.5, G=0.1, curvature=0.05, loss_opt=2.5)
-        >>> abs(law.log_of(2e9, 1e21, **v) - math.log(law.loss(2e9, 1e21, **v))) < 1e-12
+        >>> bool(abs(law.log_of(2e9, 1e21, **v) - math.log(law.loss(2e9, 1e21, **v))) < 1e-12)
         True
         """
         if self.log_loss is not None:
