@@ -7,11 +7,17 @@ Three models, scored on the same held-out rows (one row per cut and held-out run
 - ``bootstrap``: an Epoch-style point fit (Huber on log loss, L-BFGS-B, the baseline of
   ``benchmarks/fit_speed.py``) with bootstrap refits, each prediction times a residual of its
   own refit drawn at random (resampled residual noise);
-- ``new``: the same posterior plus the discrepancy term (``kind="predictive"``), whose two
-  scales are calibrated *leave one source out*: each table is scored with the scales that
-  minimise the mean 90 % interval score over the other sources' tables (every source weighing
-  the same; porian2024's 15 configurations are one source, as they share training runs). The
-  scales chosen on all sources are printed as the value for the bundled specs.
+- ``new``: the same posterior plus the discrepancy term (``kind="predictive"``), whose scales
+  (per decade of compute, of N and of D outside the fitted range; the tokens-per-parameter
+  scale is held at 0) are calibrated *leave one source out*: each table is scored with the
+  scales that minimise the mean 90 % interval score over the other sources' tables (every
+  source weighing the same; porian2024's 15 configurations are one source, as they share
+  training runs). The scales chosen on all sources are printed as the value for the bundled
+  specs.
+
+The compute-optimal size of each held-out porian2024 budget is checked against the 90 %
+``allocate`` interval of today's model (``kind="mean"``) and of the new one (``kind="predictive"``
+with the source's leave-one-out scales).
 
 Tables: ``epoch_chinchilla``, ``misfitting2025`` final runs (best learning rate per (N, D)),
 each ``porian2024`` configuration (the parametric view: every isoFLOP point as a run), and
@@ -36,6 +42,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -53,15 +60,23 @@ from bayescale.analysis.backtest import (  # noqa: E402
     score_draws,
     summarize_backtest,
 )
-from bayescale.analysis.predict import extrapolation_distance, predict  # noqa: E402
+from bayescale.analysis.discrepancy import DIRECTIONS, distances  # noqa: E402
+from bayescale.analysis.predict import predict  # noqa: E402
 from bayescale.constants import SAMPLE_DIMS  # noqa: E402
 from bayescale.data.loaders import porian_config  # noqa: E402
 from bayescale.modeling.model import ScalingModel  # noqa: E402
-from bayescale.modeling.spec import load_spec  # noqa: E402
+from bayescale.modeling.spec import Discrepancy, load_spec  # noqa: E402
 
-#: Candidate scales of the discrepancy (sd of log loss per decade outside the fitted range).
-GRID_COMPUTE = (0.0, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05)
-GRID_RATIO = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05)
+#: Candidate scales of the discrepancy (sd of log loss per decade outside the fitted range),
+#: per direction. The tokens-per-parameter direction is held at 0: only a few per cent of the
+#: held-out rows leave the fitted D/N range, and a slope in it lets ``allocate``'s optimum run
+#: off to extreme D/N for the draws whose slope is negative (N and D slopes cover it).
+GRID: dict[str, tuple[float, ...]] = {
+    "compute": (0.0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04),
+    "ratio": (0.0,),
+    "params": (0.0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05),
+    "tokens": (0.0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05),
+}
 
 
 def tables(porian: str) -> dict[str, pd.DataFrame]:
@@ -118,12 +133,12 @@ def bootstrap_draws(
     return np.concatenate(out, axis=1)
 
 
-def collect(args: argparse.Namespace) -> pd.DataFrame:
-    """Every (table, cut, held-out run): noise-only draws' scores, distances and draws."""
+def collect(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[tuple[str, float], Any]]:
+    """Every (table, cut, held-out run): noise-only draws, distances; and the fits."""
     spec = load_spec("chinchilla")
     settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "random_seed": 1}
     records = []
-    optimum_rows = []
+    fits: dict[tuple[str, float], Any] = {}
     for name, runs in tables(args.porian).items():
         prepared = ScalingModel(spec).prepare(runs)
         flops = prepared["flops"].to_numpy(dtype=float)
@@ -143,9 +158,7 @@ def collect(args: argparse.Namespace) -> pd.DataFrame:
             at = held[["params", "tokens"]]
             ds = predict(fit, at=at, kind="noise", random_seed=2)
             noise = np.log(ds["loss"].stack(sample=SAMPLE_DIMS).transpose("point", "sample").values)
-            d_c, d_r = extrapolation_distance(
-                fit, {c: held[c].to_numpy(dtype=float) for c in ("params", "tokens")}
-            )
+            far = distances(fit, {c: held[c].to_numpy(dtype=float) for c in ("params", "tokens")})
             boot = bootstrap_draws(lower, held, args.boot, 20, seed=3)
             factor = flops[~below] / flops[below].max()
             split = "epoch_1e20" if (name == "epoch_chinchilla" and cut == 1e20) else "ladder"
@@ -159,8 +172,7 @@ def collect(args: argparse.Namespace) -> pd.DataFrame:
                         "factor": factor[i],
                         "flops": flops[~below][i],
                         "loss": float(held["loss"].iloc[i]),
-                        "d_c": float(d_c[i]),
-                        "d_r": float(d_r[i]),
+                        **{f"d_{k}": float(far[k][i]) for k in DIRECTIONS},
                         "noise": noise[i],
                         "boot": boot[i],
                         "r_hat_max": diag["r_hat_max"],
@@ -168,34 +180,29 @@ def collect(args: argparse.Namespace) -> pd.DataFrame:
                     }
                 )
             if name.startswith("porian2024") and split == "ladder":
-                opt = optimum_scores(fit, held)
-                optimum_rows.append(opt.assign(table=name, cut=cut))
+                fits[(name, cut)] = (fit, held)
             print(
                 f"{name}: cut {cut:.3g}: {len(lower)} fitted, {len(held)} held out, "
                 f"R-hat {diag['r_hat_max']:.3f}, {diag['divergences']} div, "
                 f"{time.perf_counter() - t0:.1f} s{' (cached)' if hit else ''}",
                 flush=True,
             )
-    rows = pd.DataFrame(records)
-    rows.attrs["optimum"] = pd.concat(optimum_rows) if optimum_rows else pd.DataFrame()
-    return rows
+    return pd.DataFrame(records), fits
 
 
-def with_discrepancy(rows: pd.DataFrame, tau_c: float, tau_r: float, seed: int = 5) -> np.ndarray:
+def with_discrepancy(rows: pd.DataFrame, scales: dict[str, float], seed: int = 5) -> np.ndarray:
     """Log-loss draws of the new model: noise-only draws plus the random-slope discrepancy.
 
-    The same construction as :func:`bayescale.analysis.predict.discrepancy_shift`, with one
-    slope pair per draw shared by all rows of one fit.
+    The construction of :mod:`bayescale.analysis.discrepancy` (one slope per direction and
+    draw, shared by all rows of one fit, times the row's decades outside the fitted range).
     """
     out = np.stack(rows["noise"].to_numpy())
     rng = np.random.default_rng(seed)
-    for (_, _), idx in rows.groupby(["table", "cut"]).indices.items():
-        z = rng.standard_normal((2, out.shape[1]))
-        shift = (
-            tau_c * rows["d_c"].to_numpy()[idx, None] * z[0]
-            + tau_r * rows["d_r"].to_numpy()[idx, None] * z[1]
-        )
-        out[idx] = out[idx] + shift
+    for _, idx in rows.groupby(["table", "cut"]).indices.items():
+        z = rng.standard_normal((len(DIRECTIONS), out.shape[1]))
+        for j, k in enumerate(DIRECTIONS):
+            if scales.get(k, 0.0) > 0:
+                out[idx] += scales[k] * rows[f"d_{k}"].to_numpy()[idx, None] * z[j]
     return out
 
 
@@ -219,7 +226,7 @@ def source_weighted(per_table: pd.Series) -> float:
     return float(by_source.mean())
 
 
-def calibrate(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
+def calibrate(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     """Leave-one-source-out choice of the scales; the new model's rows and the choices.
 
     Every table of a source (all porian2024 configurations together, as they share training
@@ -227,25 +234,41 @@ def calibrate(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[float, 
     of the *other* sources' ladder cuts; ``"<all>"`` is the choice over every source.
     """
     ladder = rows.loc[rows["split"] == "ladder"].reset_index(drop=True)
-    grid = list(itertools.product(GRID_COMPUTE, GRID_RATIO))
+    names = list(GRID)
+    grid = list(itertools.product(*GRID.values()))
     per_table = {}
-    for tc, tr in grid:
-        s = scored(ladder, with_discrepancy(ladder, tc, tr), "new")
-        per_table[(tc, tr)] = s.groupby("table")["interval_score_90"].mean()
-    score = pd.DataFrame(per_table).T  # (tc, tr) x table
+    for values in grid:
+        s = scored(ladder, with_discrepancy(ladder, dict(zip(names, values, strict=True))), "new")
+        per_table[values] = s.groupby("table")["interval_score_90"].mean()
+    score = pd.DataFrame(per_table).T  # grid point x table
     sources = sorted({source_of(str(t)) for t in score.columns})
-    choices: dict[str, tuple[float, float]] = {}
+    choices: dict[str, dict[str, float]] = {}
     for src in sources:
         others = [t for t in score.columns if source_of(str(t)) != src]
         totals = score[others].apply(source_weighted, axis=1)
-        choices[src] = tuple(totals.idxmin())  # type: ignore[assignment]
-    choices["<all>"] = tuple(score.apply(source_weighted, axis=1).idxmin())  # type: ignore[assignment]
+        choices[src] = dict(zip(names, totals.idxmin(), strict=True))
+    best = score.apply(source_weighted, axis=1).idxmin()
+    choices["<all>"] = dict(zip(names, best, strict=True))
     pieces = []
     for t, g in rows.groupby("table"):
         g = g.reset_index(drop=True)
-        tc, tr = choices[source_of(str(t))]
-        pieces.append(scored(g, with_discrepancy(g, tc, tr), "new"))
+        pieces.append(scored(g, with_discrepancy(g, choices[source_of(str(t))]), "new"))
     return pd.concat(pieces, ignore_index=True), choices
+
+
+def optimum_rows(
+    fits: dict[tuple[str, float], Any], choices: dict[str, dict[str, float]]
+) -> pd.DataFrame:
+    """Observed optimal N of each held-out isoFLOP budget against today's and the new interval."""
+    out = []
+    for (name, cut), (fit, held) in fits.items():
+        today = optimum_scores(fit, held, kind="mean")
+        new = optimum_scores(
+            fit, held, kind="predictive", discrepancy=Discrepancy(**choices[source_of(name)])
+        )
+        out.append(today.assign(table=name, cut=cut, model="today"))
+        out.append(new.assign(table=name, cut=cut, model="new"))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
 def main() -> None:
@@ -269,9 +292,8 @@ def main() -> None:
     t0 = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = collect(args)
+    rows, fits = collect(args)
     rows.to_pickle(out / "collected.pkl")  # draws included, for re-analysis without refitting
-    rows.attrs["optimum"].to_pickle(out / "optimum.pkl")
     today = scored(rows, np.stack(rows["noise"].to_numpy()), "today")
     boot = scored(rows, np.stack(rows["boot"].to_numpy()), "bootstrap")
     new, choices = calibrate(rows)
@@ -279,9 +301,9 @@ def main() -> None:
     every.to_csv(out / "rows.csv", index=False)
     ladder = every.loc[every["split"] == "ladder"]
     pd.set_option("display.width", 200)
-    print("\nleave-one-source-out scales (compute, ratio) used to score each source:")
+    print("\nleave-one-source-out scales (per decade outside the fitted range) per source:")
     for t, c in choices.items():
-        print(f"  {t}: {c}")
+        print(f"  {t}: " + ", ".join(f"{k} {v:g}" for k, v in c.items()))
     summ = summarize_backtest(ladder, by=("table", "model", "factor_bin"))
     summ.to_csv(out / "summary.csv", index=False)
     by = ("table", "model", "factor_bin")
@@ -308,16 +330,25 @@ def main() -> None:
             f"mean width {g.width_90.mean():.2%}; "
             f"median |rel error| {g.rel_error.abs().median():.2%}"
         )
-    opt = rows.attrs["optimum"]
+    print("\nper table, epoch split included (model new uses the table's leave-out scales):")
+    per_all = summarize_backtest(
+        every.assign(table=every["table"] + ":" + every["split"], factor_bin="all"),
+        by=("table", "model", "factor_bin"),
+    )
+    print(per_all[cols].to_string(index=False, float_format="%.4f"))
+    opt = optimum_rows(fits, choices)
     if len(opt):
         opt.to_csv(out / "optimum.csv", index=False)
-        top = opt.loc[opt["cut"] == opt.groupby("table")["cut"].transform("min")]
-        top = top.loc[top["flops"] == top.groupby("table")["flops"].transform("max")]
-        print(
-            f"\ncompute-optimal N at the top held-out budget inside today's 90% allocate interval: "
-            f"{int(top.inside.sum())} of {len(top)} porian configurations (smallest cut); "
-            f"all held-out budgets: {int(opt.inside.sum())} of {len(opt)}"
-        )
+        for m, g in opt.groupby("model", sort=False):
+            top = g.loc[g["cut"] == g.groupby("table")["cut"].transform("min")]
+            top = top.loc[top["flops"] == top.groupby("table")["flops"].transform("max")]
+            width = np.log10(g["params_opt_upper"] / g["params_opt_lower"]).mean()
+            print(
+                f"\ncompute-optimal N inside the 90% allocate interval ({m}): top held-out "
+                f"budget {int(top.inside.sum())} of {len(top)} porian configurations; all "
+                f"held-out budgets {int(g.inside.sum())} of {len(g)}; mean width "
+                f"{width:.2f} decades"
+            )
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 

@@ -14,6 +14,12 @@ Constraints:
 - with ``unique_tokens`` U (Muennighoff et al. 2023, arXiv:2305.16264): the loss sees the
   effective data D' = U + U·R*·(1 − exp(−(D/U − 1)/R*)) once D exceeds U (R* from the
   posterior when the law has ``R_star``, else 15.39);
+- the law's own error past the fitted range (default ``kind="predictive"``): each draw's loss
+  is the law's times ``exp(delta)``, the random-slope discrepancy of the spec's
+  ``[likelihood.discrepancy]`` (:mod:`bayescale.analysis.discrepancy`, the same term as
+  ``predict(kind="predictive")``); its ``params`` and ``tokens`` slopes move each draw's
+  optimum, so the N_opt and D_opt intervals widen with the distance from the data.
+  ``kind="mean"`` optimises the law alone;
 - Kaplan L(N, S_min) with a critical batch B_crit(L) = B*/L^(1/α_B): training at B = B_crit
   takes S = 2·S_min steps (McCandlish et al. 2018), so C = 6·N·B_crit·S = 12·N·B_crit·S_min;
   B*, α_B come from the posterior when present, else Kaplan's 2.1e8 tokens and 0.21.
@@ -40,11 +46,13 @@ from bayescale.analysis._common import (
     NEW_GROUP,
     R_STAR_TOKENS,
     law_draws,
+    minimize_golden,
     minimize_smooth,
     positive_scalar,
     positive_values,
     to_frame,
 )
+from bayescale.analysis.discrepancy import LawError, draw_law_error
 from bayescale.constants import (
     FLOPS_PER_PARAM_TOKEN,
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
@@ -59,8 +67,17 @@ from bayescale.modeling import build
 if TYPE_CHECKING:
     from bayescale.modeling.families import Family
     from bayescale.modeling.fit import Fit
+    from bayescale.modeling.spec import Discrepancy
 
-__all__ = ["ALLOCATION_VARS", "allocate", "loss_function", "optimum", "to_frame"]
+__all__ = [
+    "ALLOCATION_VARS",
+    "KINDS",
+    "allocate",
+    "law_error",
+    "loss_function",
+    "optimum",
+    "to_frame",
+]
 
 #: The variables every allocation reports, in table order.
 ALLOCATION_VARS: tuple[str, ...] = ("params_opt", "tokens_opt", "tokens_per_param", "loss_opt")
@@ -74,6 +91,26 @@ KAPLAN_ALPHA_B: float = published_fit("kaplan2020_bcrit").values["alpha_B"]
 _KAPLAN_NS_FACTOR = 2.0 * FLOPS_PER_PARAM_TOKEN
 
 Method = Literal["auto", "closed", "numeric"]
+Kind = Literal["mean", "predictive"]
+#: ``kind=`` of :func:`allocate` and :func:`~bayescale.analysis.decide.decide`.
+KINDS: tuple[str, ...] = ("mean", "predictive")
+
+
+def law_error(
+    fit: Fit,
+    kind: str,
+    discrepancy: Discrepancy | None,
+    rng: np.random.Generator,
+) -> LawError | None:
+    """The law's own error for ``kind`` (None for ``"mean"`` or an inactive term).
+
+    Drawn from a stream spawned off ``rng``, so new-group draws do not depend on it.
+    """
+    if kind not in KINDS:
+        raise BayescaleError(f"kind must be 'mean' or 'predictive', not {kind!r}")
+    if kind == "mean":
+        return None
+    return draw_law_error(fit, discrepancy, random_seed=rng.spawn(1)[0])
 
 
 def allocate(
@@ -86,6 +123,8 @@ def allocate(
     group: str | None = None,
     method: Method = "auto",
     random_seed: int | np.random.Generator | None = None,
+    kind: Kind = "predictive",
+    discrepancy: Discrepancy | None = None,
 ) -> xr.Dataset:
     """Posterior of the compute-optimal allocation for each FLOP budget.
 
@@ -107,9 +146,15 @@ def allocate(
         Pooled fits: a group, ``NEW_GROUP`` for an unseen one, or None for every group.
     method : {"auto", "closed", "numeric"}
         ``"auto"`` uses the closed form where it applies (Chinchilla, no inference demand, no
-        data cap) and the numerical optimum otherwise.
+        data cap, no law error) and the numerical optimum otherwise.
     random_seed : int or numpy.random.Generator, optional
-        Seeds new-group draws.
+        Seeds new-group draws and the law's error.
+    kind : {"predictive", "mean"}
+        ``"predictive"`` (default): each draw's loss includes the law's own error past the
+        fitted range (the spec's discrepancy, as in ``predict(kind="predictive")``), so the
+        optimum's intervals carry what the data cannot tell apart. ``"mean"``: the law alone.
+    discrepancy : Discrepancy, optional
+        Replaces the spec's discrepancy term for ``kind="predictive"``.
 
     Returns
     -------
@@ -133,14 +178,14 @@ def allocate(
     law = fit.law
     flops_da = xr.DataArray(budgets, dims="flops", coords={"flops": budgets})
     family = build.family_module(law.family)
+    rng = np.random.default_rng(random_seed)
+    error = law_error(fit, kind, discrepancy, rng) if _generic(family) else None
     if not _generic(family):
         out = _family_allocate(
             fit, family, flops_da, group=group, inference=inference, unique=unique
         )
     else:
-        theta = law_draws(
-            fit, group=group, random_seed=random_seed, extra=("B_star", "alpha_B", "R_star")
-        )
+        theta = law_draws(fit, group=group, random_seed=rng, extra=("B_star", "alpha_B", "R_star"))
         out = optimum(
             law,
             theta,
@@ -148,6 +193,7 @@ def allocate(
             inference_tokens=inference,
             unique_tokens=unique,
             method=method,
+            error=error,
         )
     ordered = [v for v in ALLOCATION_VARS if v in out] + sorted(
         v for v in out if v not in ALLOCATION_VARS
@@ -159,7 +205,9 @@ def allocate(
         "group_dim": fit.info.group if (fit.info.group and group is None) else "",
         "inference_tokens": inference,
         "unique_tokens": np.nan if unique is None else unique,
-        "method": _resolve_method(law, method, inference, unique, family),
+        "method": _resolve_method(law, method, inference, unique, family, error),
+        "kind": kind,
+        "law_error": "" if error is None else ",".join(error.directions),
     }
     return ds
 
@@ -180,17 +228,23 @@ def _generic(family: Family) -> bool:
 
 
 def _resolve_method(
-    law: Law, method: str, inference: float, unique: float | None, family: Family
+    law: Law,
+    method: str,
+    inference: float,
+    unique: float | None,
+    family: Family,
+    error: LawError | None = None,
 ) -> str:
     if method not in ("auto", "closed", "numeric"):
         raise BayescaleError(f"method must be 'auto', 'closed' or 'numeric', not {method!r}")
     if not _generic(family):
         return f"family:{law.family}"
-    closed_ok = law.optimal is not None and inference == 0 and unique is None
+    closed_ok = law.optimal is not None and inference == 0 and unique is None and error is None
     if method == "closed" and not closed_ok:
         raise BayescaleError(
             "the closed form applies to laws with a closed-form optimum (Law.optimal, e.g. "
-            f"Chinchilla's) without inference demand or data cap; {law.name!r} here"
+            "Chinchilla's) without inference demand, data cap or the law's own error "
+            f"(kind='mean'); {law.name!r} here"
         )
     if method == "auto":
         return "closed" if closed_ok else "numeric"
@@ -241,6 +295,7 @@ def optimum(
     inference_tokens: float = 0.0,
     unique_tokens: float | None = None,
     method: Method = "auto",
+    error: LawError | None = None,
 ) -> dict[str, xr.DataArray]:
     """Each draw's compute-optimal allocation, broadcast by name over draws and budgets.
 
@@ -254,6 +309,9 @@ def optimum(
         Budgets in FLOP, along any named dim.
     inference_tokens, unique_tokens, method
         As in :func:`allocate`.
+    error : LawError, optional
+        The law's own error per draw (:func:`bayescale.analysis.discrepancy.draw_law_error`):
+        each draw's loss is the law's times ``exp(delta)``, and its optimum is of that loss.
 
     Returns
     -------
@@ -272,7 +330,7 @@ def optimum(
     (32.19, True)
     """
     resolved = _resolve_method(
-        law, method, inference_tokens, unique_tokens, build.family_module(law.family)
+        law, method, inference_tokens, unique_tokens, build.family_module(law.family), error
     )
     args = {p: theta[p] for p in law.params}
     if resolved == "closed" and law.optimal is not None:
@@ -282,16 +340,29 @@ def optimum(
             raise BayescaleError(
                 f"law {law.name!r}: inference_tokens and unique_tokens need an (N, D) law"
             )
+        if error is not None:
+            raise BayescaleError(
+                f"law {law.name!r}: the law's own error (a discrepancy term) needs an (N, D) "
+                "law; allocate with kind='mean'"
+            )
         return _kaplan_ns_optimum(law, theta, flops)
     if law.inputs[:2] != ("params", "tokens"):
         raise BayescaleError(
             f"law {law.name!r} (inputs {', '.join(law.inputs)}) has no parameters/tokens split "
             "to allocate; use predict(flops=...) for its loss at a budget"
         )
-    dims, arrays = _aligned({**args, "_flops": flops})
+    slopes = {} if error is None else {f"_slope_{k}": error.slopes[k] for k in error.directions}
+    dims, arrays = _aligned({**args, **slopes, "_flops": flops})
     budget = arrays.pop("_flops")
+    aligned = {k[len("_slope_") :]: arrays.pop(k) for k in slopes}
     r_star = arrays.get("R_star", R_STAR_TOKENS)  # the law's own R_star when it has one
-    loss = loss_function(law, arrays, unique_tokens=unique_tokens, r_star=r_star)
+    loss = loss_function(
+        law,
+        arrays,
+        unique_tokens=unique_tokens,
+        r_star=r_star,
+        shift=None if error is None else error.on_nd(aligned),
+    )
 
     def tokens_for(n: np.ndarray) -> np.ndarray:
         return (budget - INFERENCE_FLOPS_PER_PARAM_TOKEN * n * inference_tokens) / (
@@ -306,9 +377,13 @@ def optimum(
                 return np.asarray(loss(n, d))
             return np.where(d > 0, loss(n, np.where(d > 0, d, 1.0)), np.inf)
 
-    shape = np.broadcast_shapes(budget.shape, *(a.shape for a in arrays.values()))
+    shape = np.broadcast_shapes(
+        budget.shape, *(a.shape for a in (*arrays.values(), *aligned.values()))
+    )
     lo, hi = _bracket(np.broadcast_to(budget, shape), inference_tokens)
-    x = minimize_smooth(along, lo, hi)
+    # with the law's error the loss has kinks (at the fitted range's ends) and can be nearly
+    # flat: golden-section search, which needs neither smoothness nor curvature
+    x = (minimize_smooth if error is None else minimize_golden)(along, lo, hi)
     n_opt = np.exp(x)
     d_opt = tokens_for(n_opt)
     out = {
@@ -319,7 +394,7 @@ def optimum(
     }
     if unique_tokens is not None:
         out["epochs_opt"] = d_opt / unique_tokens
-    coords = _coords({**args, "_flops": flops}, dims)
+    coords = _coords({**args, **slopes, "_flops": flops}, dims)
     return {
         k: xr.DataArray(np.broadcast_to(v, shape), dims=dims, coords=coords) for k, v in out.items()
     }
@@ -353,11 +428,14 @@ def loss_function(
     *,
     unique_tokens: float | None = None,
     r_star: Any = R_STAR_TOKENS,
+    shift: Callable[[Any, Any], Any] | None = None,
 ) -> Callable[[Any, Any], Any]:
     """The law as a function of (N, D) only, with any data cap folded in.
 
     A law with a ``unique_tokens`` input receives ``min(U, D)`` (U = D when no cap is given);
-    a plain (N, D) law sees the effective data D' when D exceeds the cap U.
+    a plain (N, D) law sees the effective data D' when D exceeds the cap U. ``shift`` (the
+    law's own error, :meth:`bayescale.analysis.discrepancy.LawError.on_nd`) multiplies the
+    loss by ``exp(shift(N, D))``, D the tokens trained on.
 
     Examples
     --------
@@ -368,24 +446,37 @@ def loss_function(
     1.937
     """
     args = {p: theta[p] for p in law.params}
+    base: Callable[[Any, Any], Any]
     if "unique_tokens" in law.inputs:
 
         def with_cap(n: Any, d: Any) -> Any:
             u = d if unique_tokens is None else np.minimum(unique_tokens, d)
             return law.loss(n, d, u, **args)
 
-        return with_cap
-    if unique_tokens is None:
-        return lambda n, d: law.loss(n, d, **args)
+        base = with_cap
+    elif unique_tokens is None:
 
-    def effective(n: Any, d: Any) -> Any:
-        repeated = np.maximum(d, unique_tokens)
-        d_eff = np.where(
-            d > unique_tokens, effective_data(repeated, unique_tokens, R_star=r_star), d
-        )
-        return law.loss(n, d_eff, **args)
+        def plain(n: Any, d: Any) -> Any:
+            return law.loss(n, d, **args)
 
-    return effective
+        base = plain
+    else:
+        cap = unique_tokens
+
+        def effective(n: Any, d: Any) -> Any:
+            repeated = np.maximum(d, cap)
+            d_eff = np.where(d > cap, effective_data(repeated, cap, R_star=r_star), d)
+            return law.loss(n, d_eff, **args)
+
+        base = effective
+    if shift is None:
+        return base
+    move = shift
+
+    def with_error(n: Any, d: Any) -> Any:
+        return base(n, d) * np.exp(move(n, d))
+
+    return with_error
 
 
 def _aligned(named: dict[str, xr.DataArray]) -> tuple[tuple[str, ...], dict[str, np.ndarray]]:

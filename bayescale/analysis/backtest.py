@@ -50,7 +50,7 @@ from bayescale.intervals import eti
 
 if TYPE_CHECKING:
     from bayescale.modeling.fit import Fit
-    from bayescale.modeling.spec import ModelSpec
+    from bayescale.modeling.spec import Discrepancy, ModelSpec
 
 __all__ = [
     "FACTORS",
@@ -435,16 +435,33 @@ def budget_optima(runs: pd.DataFrame, *, min_runs: int = 4) -> pd.DataFrame:
 
 
 def optimum_scores(
-    fit: Fit, held: pd.DataFrame, *, ci_prob: float = 0.9, random_seed: int = 1
+    fit: Fit,
+    held: pd.DataFrame,
+    *,
+    ci_prob: float = 0.9,
+    random_seed: int = 1,
+    kind: str = "predictive",
+    discrepancy: Discrepancy | None = None,
 ) -> pd.DataFrame:
-    """Whether each held-out budget's observed optimal size lies in ``allocate``'s interval."""
+    """Whether each held-out budget's observed optimal size lies in ``allocate``'s interval.
+
+    ``kind`` and ``discrepancy`` are passed to :func:`~bayescale.analysis.allocate.allocate`
+    (default: its predictive interval, with the spec's discrepancy).
+    """
     from bayescale.analysis._common import to_frame
     from bayescale.analysis.allocate import allocate
 
     optima = budget_optima(held)
     if optima.empty:
         return optima.assign(params_opt_median=[], params_opt_lower=[], params_opt_upper=[])
-    ds = allocate(fit, flops=optima["flops"].to_numpy(), ci_prob=ci_prob, random_seed=random_seed)
+    ds = allocate(
+        fit,
+        flops=optima["flops"].to_numpy(),
+        ci_prob=ci_prob,
+        random_seed=random_seed,
+        kind=kind,  # type: ignore[arg-type]
+        discrepancy=discrepancy,
+    )
     table = to_frame(ds)
     if "group" in table.columns:
         raise BayescaleError("optimum scores need an ungrouped fit")

@@ -33,6 +33,11 @@ arXiv:2401.00448): C = 6·N·D + 2·N·T. The published rules are inference-naiv
 to the compute left for training, N = rule(C − 2·N·T) (solved for N), and trains on
 D = (C − 2·N·T)/(6·N); ``posterior_optimal`` and ``risk_averse`` are inference-aware. With
 ``unique_tokens`` U every candidate's loss sees the effective data of Muennighoff et al. 2023.
+
+By default (``kind="predictive"``) every draw's loss includes the law's own error past the
+fitted range, the spec's discrepancy (:mod:`bayescale.analysis.discrepancy`, the same term as
+``allocate`` and ``predict(kind="predictive")``): the candidates, the draws' own optima and so
+the regrets are all judged under it. ``kind="mean"`` judges them under the law alone.
 :func:`inference_optimal` answers the other inference question: the cheapest model (training
 plus serving) that reaches a target loss.
 
@@ -63,7 +68,15 @@ from bayescale.analysis._common import (
     positive_scalar,
     positive_values,
 )
-from bayescale.analysis.allocate import _bracket, _nonnegative, loss_function, optimum
+from bayescale.analysis.allocate import (
+    Kind,
+    _bracket,
+    _nonnegative,
+    law_error,
+    loss_function,
+    optimum,
+)
+from bayescale.analysis.discrepancy import LawError
 from bayescale.constants import (
     FLOPS_PER_PARAM_TOKEN,
     INFERENCE_FLOPS_PER_PARAM_TOKEN,
@@ -78,6 +91,7 @@ from bayescale.modeling import build
 if TYPE_CHECKING:
     from bayescale.laws import Law
     from bayescale.modeling.fit import Fit
+    from bayescale.modeling.spec import Discrepancy
 
 __all__ = [
     "BUILTIN_CANDIDATES",
@@ -148,6 +162,8 @@ def decide(
     ci_prob: float | None = None,
     group: str | None = None,
     random_seed: int | np.random.Generator | None = None,
+    kind: Kind = "predictive",
+    discrepancy: Discrepancy | None = None,
 ) -> pd.DataFrame:
     """Compare candidate allocations of each budget by expected loss, P(best) and regret.
 
@@ -172,7 +188,12 @@ def decide(
     group : str, optional
         Pooled fits: a group or ``NEW_GROUP``; None decides for every group in turn.
     random_seed : int or numpy.random.Generator, optional
-        Seeds new-group draws.
+        Seeds new-group draws and the law's error.
+    kind : {"predictive", "mean"}
+        ``"predictive"`` (default): losses include the law's own error past the fitted range
+        (the spec's discrepancy); ``"mean"``: the law alone.
+    discrepancy : Discrepancy, optional
+        Replaces the spec's discrepancy term for ``kind="predictive"``.
 
     Returns
     -------
@@ -209,6 +230,7 @@ def decide(
             f"decisions need an (N, D) loss law; {law.name!r} has inputs {', '.join(law.inputs)}"
         )
     rng = np.random.default_rng(random_seed)
+    error = law_error(fit, kind, discrepancy, rng)
     gdim = fit.info.group
     if gdim is not None and group is None:
         frames = []
@@ -223,6 +245,8 @@ def decide(
                 ci_prob=ci,
                 group=g,
                 random_seed=rng,
+                kind=kind,
+                discrepancy=discrepancy,
             )
             frame[GROUP_COLUMN] = g
             frames.append(frame)
@@ -230,7 +254,11 @@ def decide(
         out.attrs = frames[0].attrs
         return out
     theta = law_draws(fit, group=group, random_seed=rng)
-    return _decide_one(fit, theta, budgets, resolved, inference, unique, risk_quantile, ci)
+    out = _decide_one(
+        fit, theta, budgets, resolved, inference, unique, risk_quantile, ci, error=error
+    )
+    out.attrs["kind"] = kind
+    return out
 
 
 def _resolve_candidates(candidates: Sequence[Candidate] | None) -> list[Candidate]:
@@ -313,6 +341,8 @@ def _decide_one(
     unique: float | None,
     q: float,
     ci: float,
+    *,
+    error: LawError | None = None,
 ) -> pd.DataFrame:
     law = fit.law
     flat = theta.stack(sample=SAMPLE_DIMS).transpose("sample", ...)
@@ -320,7 +350,11 @@ def _decide_one(
     if extra:
         raise BayescaleError(f"decide one group at a time (parameters have dims {extra})")
     arrays = {p: flat[p].values[:, None] for p in law.params}  # (S, 1)
-    loss = loss_function(law, arrays, unique_tokens=unique)
+    shift = None
+    if error is not None:  # the same draws' slopes, in the same (stacked) order
+        slopes = error.slopes.stack(sample=SAMPLE_DIMS).transpose("sample")
+        shift = error.on_nd({k: slopes[k].values[:, None] for k in error.directions})
+    loss = loss_function(law, arrays, unique_tokens=unique, shift=shift)
     c_row = budgets[None, :]  # (1, F)
 
     def tokens_for(n: np.ndarray) -> np.ndarray:
@@ -343,7 +377,8 @@ def _decide_one(
     for c in candidates:
         label = _label(c)
         if c == "posterior_optimal":
-            x = minimize_smooth(lambda x: on_budget(x).mean(axis=0), lo, hi, grid=24)
+            search = minimize_smooth if error is None else minimize_golden  # kinks: see allocate
+            x = search(lambda x: on_budget(x).mean(axis=0), lo, hi, grid=24)
             n = np.exp(x)
         elif c == "risk_averse":
             x = minimize_golden(lambda x: np.quantile(on_budget(x), q, axis=0), lo, hi)
@@ -361,7 +396,9 @@ def _decide_one(
         choice[label] = (n, d)
 
     flops_da = xr.DataArray(budgets, dims="flops")
-    best = optimum(law, theta, flops_da, inference_tokens=inference, unique_tokens=unique)
+    best = optimum(
+        law, theta, flops_da, inference_tokens=inference, unique_tokens=unique, error=error
+    )
     oracle = best["loss_opt"].stack(sample=SAMPLE_DIMS).transpose("sample", "flops").values
     labels = list(choice)
     table = np.stack([losses(n[None, :], d[None, :]) for n, d in choice.values()], axis=-1)

@@ -32,6 +32,7 @@ from bayescale.analysis._common import (
     summarize,
     to_frame,
 )
+from bayescale.analysis.discrepancy import LawError, coordinates, draw_law_error
 from bayescale.analysis.extrapolation import check_models
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
@@ -48,10 +49,6 @@ __all__ = [
     "KINDS",
     "NEW_GROUP",
     "bands",
-    "discrepancy_shift",
-    "discrepancy_slopes",
-    "extrapolation_distance",
-    "fitted_range",
     "predict",
     "to_frame",
 ]
@@ -161,11 +158,10 @@ def predict(
         raise BayescaleError(
             f"kind={kind!r} needs the noise scale 'sigma', which this {law.name!r} fit lacks"
         )
-    term = fit.spec.likelihood.discrepancy if discrepancy is None else discrepancy
-    slopes = None
-    if kind == "predictive" and term.active:
+    error = None
+    if kind == "predictive":
         # its own stream (spawned, so the noise draws match kind="noise" with the same seed)
-        slopes = discrepancy_slopes(fit, term, rng.spawn(1)[0])
+        error = draw_law_error(fit, discrepancy, random_seed=rng.spawn(1)[0])
     n_draws = int(np.prod([theta.sizes[d] for d in SAMPLE_DIMS]))
     n_groups = int(
         np.prod([n for d, n in theta.sizes.items() if d not in (*SAMPLE_DIMS, _ROW_GROUP)])
@@ -188,9 +184,7 @@ def predict(
         if row_groups is not None:
             labels = xr.DataArray(row_groups[start : start + chunk_size], dims="point")
             theta_c = theta.sel({_ROW_GROUP: labels}).drop_vars(_ROW_GROUP)
-        loss, where = _evaluate(fit, theta_c, chunk, frontier=frontier)
-        if slopes is not None:
-            loss = loss * np.exp(discrepancy_shift(fit, slopes, where))
+        loss = _evaluate(fit, theta_c, chunk, frontier=frontier, error=error)
         if kind != "mean":
             loss = _add_noise(loss, theta_c["sigma"], fit, rng)
         loss = loss.transpose(*SAMPLE_DIMS, "point", ...)
@@ -364,80 +358,28 @@ def _per_row_draws(
 
 # ---------------------------------------------------------------------- evaluation
 def _evaluate(
-    fit: Fit, theta: xr.Dataset, chunk: pd.DataFrame, *, frontier: bool
-) -> tuple[xr.DataArray, dict[str, xr.DataArray]]:
-    """The law's loss at the chunk's points, and the law's inputs there (per draw on a frontier)."""
+    fit: Fit,
+    theta: xr.Dataset,
+    chunk: pd.DataFrame,
+    *,
+    frontier: bool,
+    error: LawError | None = None,
+) -> xr.DataArray:
+    """The law's loss at the chunk's points, times the law's own error when given.
+
+    On a frontier each draw's optimum is taken with its error included (as ``allocate``).
+    """
     law = fit.law
     if frontier:
         from bayescale.analysis.allocate import optimum
 
         flops = xr.DataArray(chunk["flops"].to_numpy(), dims="point")
-        best = optimum(law, theta, flops)
-        return best["loss_opt"], {"params": best["params_opt"], "tokens": best["tokens_opt"]}
+        return optimum(law, theta, flops, error=error)["loss_opt"]
     inputs = {c: xr.DataArray(chunk[c].to_numpy(dtype=float), dims="point") for c in law.inputs}
-    return law.loss(*inputs.values(), **{p: theta[p] for p in law.params}), inputs
-
-
-# ---------------------------------------------------------------------- the law's own error
-def _scale_and_ratio(law: Law, inputs: Any) -> tuple[Any, Any]:
-    """log10 of the scale (C = 6·N·D, else the law's first input) and of D/N (None if absent)."""
-    if "params" in law.inputs and "tokens" in law.inputs:
-        n, d = inputs["params"], inputs["tokens"]
-        return np.log10(FLOPS_PER_PARAM_TOKEN * n * d), np.log10(d / n)
-    first = law.inputs[0]
-    return np.log10(inputs[first]), None
-
-
-def fitted_range(fit: Fit) -> dict[str, tuple[float, float]]:
-    """The fitted runs' range of log10 scale (``scale``) and of log10 D/N (``ratio``).
-
-    Examples
-    --------
-    >>> from bayescale.testing import fake_fit
-    >>> sorted(fitted_range(fake_fit("chinchilla", draws=10)))
-    ['ratio', 'scale']
-    """
-    law = fit.law
-    cols = {c: fit.runs[c].to_numpy(dtype=float) for c in law.inputs if c in fit.runs.columns}
-    scale, ratio = _scale_and_ratio(law, cols)
-    out = {"scale": (float(np.min(scale)), float(np.max(scale)))}
-    if ratio is not None:
-        out["ratio"] = (float(np.min(ratio)), float(np.max(ratio)))
-    return out
-
-
-def _outside(values: Any, bounds: tuple[float, float]) -> Any:
-    lo, hi = bounds
-    return np.maximum(values - hi, 0.0) + np.maximum(lo - values, 0.0)
-
-
-def extrapolation_distance(fit: Fit, inputs: Any) -> tuple[Any, Any]:
-    """Decades of scale and of tokens per parameter outside the fitted range (0 inside)."""
-    rng_ = fitted_range(fit)
-    scale, ratio = _scale_and_ratio(fit.law, inputs)
-    d_scale = _outside(scale, rng_["scale"])
-    d_ratio = _outside(ratio, rng_["ratio"]) if ratio is not None else 0.0 * d_scale
-    return d_scale, d_ratio
-
-
-def discrepancy_slopes(fit: Fit, term: Discrepancy, rng: np.random.Generator) -> xr.Dataset:
-    """One random slope per draw and direction: ``compute·z_c`` and ``ratio·z_r``."""
-    post = fit.posterior
-    shape = (post.sizes["chain"], post.sizes["draw"])
-    coords = {d: post[d] for d in SAMPLE_DIMS}
-    return xr.Dataset(
-        {
-            "scale": (SAMPLE_DIMS, term.compute * rng.standard_normal(shape)),
-            "ratio": (SAMPLE_DIMS, term.ratio * rng.standard_normal(shape)),
-        },
-        coords=coords,
-    )
-
-
-def discrepancy_shift(fit: Fit, slopes: xr.Dataset, inputs: Any) -> xr.DataArray:
-    """Shift of log loss by the law's own error at the points (0 inside the fitted range)."""
-    d_scale, d_ratio = extrapolation_distance(fit, inputs)
-    return slopes["scale"] * d_scale + slopes["ratio"] * d_ratio
+    loss = law.loss(*inputs.values(), **{p: theta[p] for p in law.params})
+    if error is not None:
+        loss = loss * np.exp(error.log_shift(coordinates(law, inputs)))
+    return loss
 
 
 def _add_noise(

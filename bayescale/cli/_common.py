@@ -423,6 +423,20 @@ def add_quiet(parser: Any) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
 
 
+def add_kind(parser: Any, widens: str) -> None:
+    """Add ``--kind {predictive,mean}`` (allocate and decide); ``widens`` names what widens."""
+    parser.add_argument(
+        "--kind",
+        choices=["predictive", "mean"],
+        default="predictive",
+        help=(
+            "predictive (default): each draw's loss includes the uncertainty about the law "
+            f"itself past the fitted range (the spec's discrepancy), which widens {widens}; "
+            "mean: the law alone"
+        ),
+    )
+
+
 def add_budget_variant_args(parser: Any) -> None:
     """Add ``--inference-tokens`` and ``--unique-tokens`` (allocate and decide)."""
     parser.add_argument(

@@ -7,6 +7,7 @@ import argparse
 from bayescale.cli._common import (
     add_budget_variant_args,
     add_ci,
+    add_kind,
     add_quiet,
     add_seed,
     add_table_output,
@@ -38,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="closed form (Chinchilla) or the numerical optimum",
     )
+    add_kind(p, "the N_opt and D_opt intervals")
     add_group_args(p)
-    add_seed(p, "seed of new-group draws")
+    add_seed(p, "seed of new-group and law-error draws")
     add_table_output(p, what="the allocations")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         method=args.method,
         group=group_value(args),
         random_seed=args.seed,
+        kind=args.kind,
     )
     table = labelled(
         fit, to_frame(ds), columns={"params": "params_opt_median", "tokens": "tokens_opt_median"}
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
         as_json=args.json,
         columns=shown,
-        title=f"# compute-optimal allocation ({ds.attrs['method']}), medians and "
+        title=f"# compute-optimal allocation ({ds.attrs['method']}, {args.kind}), medians and "
         f"{args.ci:.0%} intervals; {units_line(fit.tree.attrs)}; "
         "extrap_*: decades beyond the fitted runs",
         quiet=args.quiet,

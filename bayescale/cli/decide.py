@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bayescale.cli._common import (
     add_budget_variant_args,
     add_ci,
+    add_kind,
     add_quiet,
     add_seed,
     add_table_output,
@@ -70,8 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "losses, with --inference-tokens",
     )
     add_ci(p)
+    add_kind(p, "the loss and regret intervals")
     add_group_args(p)
-    add_seed(p, "seed of new-group draws")
+    add_seed(p, "seed of new-group and law-error draws")
     add_table_output(p, what="the full table")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -90,7 +92,8 @@ def _print_budgets(table: pd.DataFrame, args: argparse.Namespace) -> None:
             for k, v in zip(keys, key, strict=True)
         )
         print(
-            f"# {label}; interval {args.ci:.0%}; loss_q = {args.risk_quantile:g} quantile"
+            f"# {label}; {args.kind}; interval {args.ci:.0%}; "
+            f"loss_q = {args.risk_quantile:g} quantile"
             + (f"; serving {args.inference_tokens:.4g} tokens" if args.inference_tokens else "")
             + (f"; {args.unique_tokens:.4g} unique tokens" if args.unique_tokens else "")
         )
@@ -128,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             ci_prob=args.ci,
             group=group_value(args),
             random_seed=args.seed,
+            kind=args.kind,
         )
         table = labelled(fit, table)
         if args.json or args.out == "-":

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -207,22 +207,48 @@ class Discrepancy:
     """Uncertainty about the law itself, growing with the distance from the fitted range.
 
     A prediction at a point ``x`` outside the fitted runs' range gets, on log loss,
-    ``delta(x) = compute·z_c·d_c(x) + ratio·z_r·d_r(x)`` with ``z_c, z_r ~ Normal(0, 1)`` drawn
-    once per posterior draw (a random slope of the log-loss error beyond the data, so
-    neighbouring points share it). ``d_c`` is the distance in decades of training compute
-    (C = 6·N·D; for one-input laws, of that input) outside the fitted range, ``d_r`` the
-    distance in decades of tokens per parameter D/N outside the fitted range; both are 0
-    inside. Its standard deviation at ``x`` is ``sqrt((compute·d_c)² + (ratio·d_r)²)``.
-    Zero (the default) switches it off. The bundled specs carry values calibrated by
-    back-tests across published tables, each table left out in turn (``benchmarks/backtest.py``).
+    ``delta(x) = sum_k tau_k·z_k·d_k(x)`` with ``z_k ~ Normal(0, 1)`` drawn once per posterior
+    draw (a random slope of the log-loss error beyond the data, so neighbouring points share
+    it). The directions ``k`` and their scales ``tau_k`` (sd of log loss per decade):
+
+    - ``compute``: decades of training compute C = 6·N·D (for one-input laws, of that input)
+      outside the fitted range;
+    - ``ratio``: decades of tokens per parameter D/N outside the fitted range;
+    - ``params``, ``tokens``: decades of N, and of D, outside the fitted range of each (errors
+      in the exponents past the data; these move compute-optimal allocations).
+
+    Each scale is ``tau_k = sqrt(a_k² + (b_k·sigma)²)``: ``a_k`` (the fields named as the
+    directions) in log loss per decade, plus ``b_k`` (``<direction>_per_sigma``) times the
+    posterior draw's noise scale ``sigma``, the scatter of the fitted runs around the law: a
+    table the law follows loosely (noise, or a misfit the law cannot follow) is given a wider
+    band past its data than one it follows closely. Every distance is 0 inside its range; the
+    standard deviation at ``x`` is ``sqrt(sum_k (tau_k·d_k)²)``. All zero (the default)
+    switches the term off. Predictive bands,
+    ``allocate`` and ``decide`` apply it (:mod:`bayescale.analysis.discrepancy`). The bundled
+    specs carry values calibrated by back-tests across published tables, each table left out in
+    turn (``benchmarks/backtest.py``).
     """
 
     compute: float = 0.0
     ratio: float = 0.0
+    params: float = 0.0
+    tokens: float = 0.0
+    compute_per_sigma: float = 0.0
+    ratio_per_sigma: float = 0.0
+    params_per_sigma: float = 0.0
+    tokens_per_sigma: float = 0.0
     citation: str = ""
 
+    #: The directions, in the order of :data:`bayescale.analysis.discrepancy.DIRECTIONS`.
+    DIRECTIONS: ClassVar[tuple[str, ...]] = ("compute", "ratio", "params", "tokens")
+    #: Every scale field: the absolute ones, then those per unit of sigma.
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        *DIRECTIONS,
+        *(f"{k}_per_sigma" for k in DIRECTIONS),
+    )
+
     def __post_init__(self) -> None:
-        for name in ("compute", "ratio"):
+        for name in self.FIELDS:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and value >= 0 and value == value):
                 raise SpecError(f"discrepancy {name} must be a non-negative number, got {value!r}")
@@ -230,11 +256,22 @@ class Discrepancy:
     @property
     def active(self) -> bool:
         """Whether the term adds anything."""
-        return self.compute > 0 or self.ratio > 0
+        return any(getattr(self, name) > 0 for name in self.FIELDS)
+
+    def absolute(self, direction: str) -> float:
+        """``a_k`` of a direction (log loss per decade)."""
+        return float(getattr(self, direction))
+
+    def per_sigma(self, direction: str) -> float:
+        """``b_k`` of a direction (per decade, in units of the noise scale sigma)."""
+        return float(getattr(self, f"{direction}_per_sigma"))
 
     def to_dict(self) -> dict[str, Any]:
-        """Serialise for spec files."""
+        """Serialise for spec files (fields other than ``compute``/``ratio`` only when set)."""
         out: dict[str, Any] = {"compute": self.compute, "ratio": self.ratio}
+        for name in self.FIELDS[2:]:
+            if getattr(self, name) > 0:
+                out[name] = getattr(self, name)
         if self.citation:
             out["citation"] = self.citation
         return out
@@ -242,18 +279,16 @@ class Discrepancy:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Discrepancy:
         """Build from the dict form used in spec files."""
-        unknown = set(data) - {"compute", "ratio", "citation"}
+        unknown = set(data) - {*cls.FIELDS, "citation"}
         if unknown:
             names = ", ".join(sorted(unknown))
             raise SpecError(f"[likelihood.discrepancy]: unknown key(s) {names}")
         try:
-            return cls(
-                compute=float(data.get("compute", 0.0)),
-                ratio=float(data.get("ratio", 0.0)),
-                citation=str(data.get("citation", "")),
-            )
+            values = {name: float(data.get(name, 0.0)) for name in cls.FIELDS}
         except (TypeError, ValueError):
-            raise SpecError("[likelihood.discrepancy]: compute and ratio must be numbers") from None
+            fields = ", ".join(cls.FIELDS)
+            raise SpecError(f"[likelihood.discrepancy]: {fields} must be numbers") from None
+        return cls(**values, citation=str(data.get("citation", "")))
 
 
 @dataclass(frozen=True)

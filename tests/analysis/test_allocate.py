@@ -29,8 +29,8 @@ BUDGETS = [1e18, 3e20, 5.76e23, 1e25, 1e27]
 
 
 def test_numeric_equals_closed_form(fake_chinchilla_fit):
-    closed = allocate(fake_chinchilla_fit, flops=BUDGETS, method="closed")
-    numeric = allocate(fake_chinchilla_fit, flops=BUDGETS, method="numeric")
+    closed = allocate(fake_chinchilla_fit, flops=BUDGETS, method="closed", kind="mean")
+    numeric = allocate(fake_chinchilla_fit, flops=BUDGETS, method="numeric", kind="mean")
     assert closed.attrs["method"] == "closed" and numeric.attrs["method"] == "numeric"
     for name in ("params_opt", "tokens_opt", "tokens_per_param", "loss_opt"):
         rel = np.abs(numeric[name] / closed[name] - 1)
@@ -38,7 +38,7 @@ def test_numeric_equals_closed_form(fake_chinchilla_fit):
 
 
 def test_closed_form_satisfies_budget_and_is_minimal(fake_chinchilla_fit):
-    ds = allocate(fake_chinchilla_fit, flops=BUDGETS)
+    ds = allocate(fake_chinchilla_fit, flops=BUDGETS, kind="mean")
     assert ds["params_opt"].dims == ("chain", "draw", "flops")
     np.testing.assert_allclose(
         6 * ds["params_opt"] * ds["tokens_opt"],
@@ -72,8 +72,8 @@ def test_numeric_kaplan_matches_its_own_closed_form():
 
 
 def test_inference_demand_shrinks_the_model(fake_chinchilla_fit):
-    base = allocate(fake_chinchilla_fit, flops=1e24)
-    served = allocate(fake_chinchilla_fit, flops=1e24, inference_tokens=2e13)
+    base = allocate(fake_chinchilla_fit, flops=1e24, kind="mean")
+    served = allocate(fake_chinchilla_fit, flops=1e24, inference_tokens=2e13, kind="mean")
     n, d = served["params_opt"], served["tokens_opt"]
     np.testing.assert_allclose(6 * n * d + 2 * n * 2e13, 1e24, rtol=1e-9)
     assert bool((n < base["params_opt"]).all())
@@ -82,10 +82,10 @@ def test_inference_demand_shrinks_the_model(fake_chinchilla_fit):
 
 
 def test_unique_token_cap(fake_chinchilla_fit):
-    base = allocate(fake_chinchilla_fit, flops=1e24)
-    loose = allocate(fake_chinchilla_fit, flops=1e24, unique_tokens=1e15)
+    base = allocate(fake_chinchilla_fit, flops=1e24, kind="mean")
+    loose = allocate(fake_chinchilla_fit, flops=1e24, unique_tokens=1e15, kind="mean")
     np.testing.assert_allclose(loose["params_opt"], base["params_opt"], rtol=1e-6)
-    tight = allocate(fake_chinchilla_fit, flops=1e24, unique_tokens=3e11)
+    tight = allocate(fake_chinchilla_fit, flops=1e24, unique_tokens=3e11, kind="mean")
     assert float(tight["epochs_opt"].median()) > 2
     # repeated data is worth less: never a smaller model, never a lower loss
     assert bool((tight["params_opt"] >= base["params_opt"] * (1 - 1e-6)).all())
@@ -229,3 +229,79 @@ def test_minimizers_handle_invalid_regions():
     lo, hi = np.full(3, -5.0), np.array([5.0, 8.0, 20.0])
     np.testing.assert_allclose(minimize_smooth(f, lo, hi), x_star, rtol=1e-6)
     np.testing.assert_allclose(minimize_golden(f, lo, hi), x_star, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------- the law's own error
+def _with_law_error(fit: Fit, **scales: float) -> Fit:
+    from dataclasses import replace
+
+    from bayescale.modeling.spec import Discrepancy
+
+    like = replace(fit.spec.likelihood, discrepancy=Discrepancy(**scales))
+    return Fit(fit.tree, replace(fit.spec, likelihood=like), fit.runs, fit.info)
+
+
+def _log_width(da: xr.DataArray) -> np.ndarray:
+    q = np.log(da).quantile([0.05, 0.95], dim=("chain", "draw"))
+    return (q.sel(quantile=0.95) - q.sel(quantile=0.05)).values
+
+
+def test_law_error_widens_the_optimum_past_the_data(fake_chinchilla_fit):
+    from bayescale.analysis.discrepancy import coordinates, draw_law_error
+
+    fit = _with_law_error(fake_chinchilla_fit, params=0.03, tokens=0.03)
+    far = [1e24, 1e26]  # 2 and 4 decades past the largest fitted compute (about 1e22)
+    mean = allocate(fit, flops=far, kind="mean")
+    pred = allocate(fit, flops=far, random_seed=1)  # the default: kind="predictive"
+    assert pred.attrs["kind"] == "predictive" and pred.attrs["law_error"] == "params,tokens"
+    assert pred.attrs["method"] == "numeric" and mean.attrs["method"] == "closed"
+    for name in ("params_opt", "tokens_opt"):
+        w_mean, w_pred = _log_width(mean[name]), _log_width(pred[name])
+        assert (w_pred > 1.5 * w_mean).all(), name
+        assert w_pred[1] > w_pred[0]  # wider further out
+    np.testing.assert_allclose(
+        6 * pred["params_opt"] * pred["tokens_opt"],
+        pred["flops"].broadcast_like(pred["params_opt"]),
+        rtol=1e-9,
+    )
+    # each draw's optimum is that of its own loss, the law's times exp(delta), with the
+    # slopes drawn as allocate draws them (a stream spawned off the seed)
+    error = draw_law_error(fit, random_seed=np.random.default_rng(1).spawn(1)[0])
+    assert error is not None
+    theta = {k: fit.posterior[k] for k in ("E", "A", "B", "alpha", "beta")}
+
+    def loss(n: xr.DataArray) -> xr.DataArray:
+        d = pred["flops"] / (6 * n)
+        shift = error.log_shift(coordinates(fit.law, {"params": n, "tokens": d}))
+        return chinchilla_loss(n, d, **theta) * np.exp(shift)
+
+    n_opt = pred["params_opt"]
+    np.testing.assert_allclose(loss(n_opt).transpose(*n_opt.dims), pred["loss_opt"], rtol=1e-9)
+    for factor in (0.97, 1.03):
+        assert bool((loss(n_opt * factor) > pred["loss_opt"] * (1 - 1e-9)).all())
+
+
+def test_law_error_leaves_the_optimum_alone_inside_the_data(fake_chinchilla_fit):
+    fit = _with_law_error(fake_chinchilla_fit, params=0.03, tokens=0.03)
+    inside = 3e19  # optimum well inside the fitted N and D ranges
+    mean = allocate(fit, flops=inside, kind="mean")
+    pred = allocate(fit, flops=inside, random_seed=1)
+    for name in ("params_opt", "loss_opt"):
+        np.testing.assert_allclose(pred[name], mean[name], rtol=1e-5)
+
+
+def test_compute_error_widens_the_loss_not_the_allocation(fake_chinchilla_fit):
+    fit = _with_law_error(fake_chinchilla_fit, compute=0.05)
+    mean = allocate(fit, flops=1e25, kind="mean")
+    pred = allocate(fit, flops=1e25, random_seed=2)
+    np.testing.assert_allclose(pred["params_opt"], mean["params_opt"], rtol=1e-5)
+    assert (_log_width(pred["loss_opt"]) > 1.5 * _log_width(mean["loss_opt"])).all()
+
+
+def test_kind_and_closed_form_errors(fake_chinchilla_fit):
+    fit = _with_law_error(fake_chinchilla_fit, params=0.03)
+    with pytest.raises(BayescaleError, match="kind must be"):
+        allocate(fit, flops=1e24, kind="noise")  # type: ignore[arg-type]
+    with pytest.raises(BayescaleError, match="kind='mean'"):
+        allocate(fit, flops=1e24, method="closed")
+    assert allocate(fit, flops=1e24, method="closed", kind="mean").attrs["law_error"] == ""

@@ -43,7 +43,7 @@ def test_table_shape_and_rules(fake_chinchilla_fit):
 def test_metrics_match_a_direct_computation(fake_chinchilla_fit):
     fit = fake_chinchilla_fit
     c = 5.76e23
-    table = decide(fit, flops=c, candidates=["hoffmann_a3", (5e10, None)], ci_prob=0.8)
+    table = decide(fit, flops=c, candidates=["hoffmann_a3", (5e10, None)], ci_prob=0.8, kind="mean")
     theta = {k: _flat(fit, k) for k in PARAMS}
     best = chinchilla_optimal(c, **theta)["loss_opt"]
     n_a3 = float(chinchilla_optimal(c, **HOFFMANN_A3)["params_opt"])
@@ -63,7 +63,7 @@ def test_metrics_match_a_direct_computation(fake_chinchilla_fit):
 def test_posterior_optimal_minimises_expected_loss(fake_chinchilla_fit):
     fit = fake_chinchilla_fit
     c = 1e24
-    table = decide(fit, flops=c, candidates=["posterior_optimal", "chinchilla_20"])
+    table = decide(fit, flops=c, candidates=["posterior_optimal", "chinchilla_20"], kind="mean")
     rows = table.set_index("candidate")
     n = rows.loc["posterior_optimal", "params"]
     theta = {k: _flat(fit, k) for k in PARAMS}
@@ -80,7 +80,11 @@ def test_risk_averse_minimises_the_quantile(fake_chinchilla_fit):
     fit = fake_chinchilla_fit
     c = 1e24
     table = decide(
-        fit, flops=c, candidates=["risk_averse", "posterior_optimal"], risk_quantile=0.95
+        fit,
+        flops=c,
+        candidates=["risk_averse", "posterior_optimal"],
+        risk_quantile=0.95,
+        kind="mean",
     )
     rows = table.set_index("candidate")
     theta = {k: _flat(fit, k) for k in PARAMS}
@@ -110,13 +114,14 @@ def test_inference_demand(fake_chinchilla_fit):
 
 
 def test_data_cap_changes_the_bayes_choice(fake_chinchilla_fit):
-    capped = decide(fake_chinchilla_fit, flops=1e24, unique_tokens=3e11).set_index("candidate")
-    plain = decide(fake_chinchilla_fit, flops=1e24).set_index("candidate")
+    capped = decide(fake_chinchilla_fit, flops=1e24, unique_tokens=3e11, kind="mean")
+    capped = capped.set_index("candidate")
+    plain = decide(fake_chinchilla_fit, flops=1e24, kind="mean").set_index("candidate")
     assert capped.loc["posterior_optimal", "params"] > plain.loc["posterior_optimal", "params"]
     # same (N, D) for a rule, but worse loss once data repeat
     assert capped.loc["chinchilla_20", "params"] == plain.loc["chinchilla_20", "params"]
     assert capped.loc["chinchilla_20", "loss_mean"] > plain.loc["chinchilla_20", "loss_mean"]
-    oracle = allocate(fake_chinchilla_fit, flops=1e24, unique_tokens=3e11)["loss_opt"]
+    oracle = allocate(fake_chinchilla_fit, flops=1e24, unique_tokens=3e11, kind="mean")["loss_opt"]
     assert capped.loc["posterior_optimal", "loss_mean"] >= float(oracle.mean())
 
 
@@ -228,3 +233,32 @@ def test_acceptance_on_epoch_chinchilla(epoch_runs):
     assert (
         rows.loc["hoffmann_a3", "regret_mean"] > 10 * rows.loc["posterior_optimal", "regret_mean"]
     )
+
+
+def test_decisions_are_judged_under_the_law_error(fake_chinchilla_fit):
+    from dataclasses import replace
+
+    from bayescale.modeling.fit import Fit
+    from bayescale.modeling.spec import Discrepancy
+
+    base = fake_chinchilla_fit
+    like = replace(
+        base.spec.likelihood, discrepancy=Discrepancy(compute=0.02, params=0.03, tokens=0.03)
+    )
+    fit = Fit(base.tree, replace(base.spec, likelihood=like), base.runs, base.info)
+    c = 1e25  # three decades past the fitted compute
+    cands = ["posterior_optimal", "chinchilla_20", (3e10, None)]
+    pred = decide(fit, flops=c, candidates=cands, random_seed=1).set_index("candidate")
+    mean = decide(fit, flops=c, candidates=cands, kind="mean").set_index("candidate")
+    assert pred.attrs["kind"] == "predictive" and mean.attrs["kind"] == "mean"
+    # every candidate's loss band is wider under the law's error
+    width = (pred["loss_upper"] - pred["loss_lower"]) / (mean["loss_upper"] - mean["loss_lower"])
+    assert (width > 1.5).all()
+    # the regret is against each draw's own optimum under the same error (allocate's, same
+    # seed): never negative, and loss - regret is allocate's optimal loss
+    assert (pred["regret_lower"] >= -1e-9).all()
+    oracle = allocate(fit, flops=c, random_seed=1)["loss_opt"]
+    for name in pred.index:
+        assert pred.loc[name, "loss_mean"] - pred.loc[name, "regret_mean"] == pytest.approx(
+            float(oracle.mean()), rel=1e-9
+        )

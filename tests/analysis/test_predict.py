@@ -184,7 +184,7 @@ def test_keep_draws_refuses_huge_results(fake_chinchilla_fit, monkeypatch):
 
 def test_flops_alone_gives_the_compute_optimal_frontier(fake_chinchilla_fit):
     ds = predict(fake_chinchilla_fit, flops=[1e21, 1e23])
-    alloc = allocate(fake_chinchilla_fit, flops=[1e21, 1e23])
+    alloc = allocate(fake_chinchilla_fit, flops=[1e21, 1e23], kind="mean")
     np.testing.assert_allclose(ds["loss"].values, alloc["loss_opt"].values, rtol=1e-12)
 
 
@@ -278,7 +278,7 @@ def _with_discrepancy(fit: Fit, compute: float, ratio: float) -> Fit:
 
 
 def test_predictive_equals_noise_without_a_discrepancy_or_inside_the_range(fake_chinchilla_fit):
-    from bayescale.analysis.predict import extrapolation_distance
+    from bayescale.analysis.discrepancy import distances
 
     fit = fake_chinchilla_fit
     runs = fit.runs.iloc[:5]
@@ -288,19 +288,19 @@ def test_predictive_equals_noise_without_a_discrepancy_or_inside_the_range(fake_
         noise["loss"], predict(fit, at=at, kind="predictive", random_seed=3)["loss"]
     )
     wide = _with_discrepancy(fit, 0.02, 0.01)
-    d_c, d_r = extrapolation_distance(wide, {c: at[c].to_numpy() for c in at})
-    assert (d_c == 0).all() and (d_r == 0).all()  # the fitted runs themselves
+    far = distances(wide, {c: at[c].to_numpy() for c in at})
+    assert all((v == 0).all() for v in far.values())  # the fitted runs themselves
     inside = predict(wide, at=at, kind="predictive", random_seed=3)
     xr.testing.assert_allclose(inside["loss"], noise["loss"])
     assert (predict(wide, at=at, kind="mean")["loss"] == predict(fit, at=at)["loss"]).all()
 
 
 def test_discrepancy_grows_with_decades_past_the_fitted_range():
-    from bayescale.analysis.predict import fitted_range
+    from bayescale.analysis.discrepancy import fitted_bounds
 
     fit = _with_discrepancy(fake_fit_draws(4000), 0.02, 0.01)
-    top = fitted_range(fit)["scale"][1]
-    ratio = fitted_range(fit)["ratio"]
+    top = fitted_bounds(fit)["compute"][1]
+    ratio = fitted_bounds(fit)["ratio"]
     mid_ratio = 10 ** (0.5 * sum(ratio))
     # points 1 and 2 decades past the largest fitted compute, at a fitted tokens-per-param ratio
     c = 10 ** (top + np.array([1.0, 2.0]))
@@ -326,6 +326,30 @@ def test_discrepancy_grows_with_decades_past_the_fitted_range():
     assert np.isfinite(frontier["loss"]).all()
 
 
+def test_predictive_frontier_is_allocates_optimum_with_the_same_law_error(fake_chinchilla_fit):
+    # one implementation: predict(flops=C, kind="predictive") is each draw's optimum of the law
+    # times its error (allocate's loss_opt with the same seed), times the same noise as "noise"
+    from bayescale.analysis.allocate import allocate
+
+    fit = _with_discrepancy(fake_chinchilla_fit, 0.02, 0.0)
+    from dataclasses import replace
+
+    like = replace(
+        fit.spec.likelihood,
+        discrepancy=replace(fit.spec.likelihood.discrepancy, params=0.03, tokens=0.03),
+    )
+    fit = Fit(fit.tree, replace(fit.spec, likelihood=like), fit.runs, fit.info)
+    c = [1e24, 1e26]
+    pred = predict(fit, flops=c, kind="predictive", random_seed=4)["loss"]
+    noise = predict(fit, flops=c, kind="noise", random_seed=4)["loss"]
+    with_error = allocate(fit, flops=c, random_seed=4)["loss_opt"]
+    law_only = allocate(fit, flops=c, kind="mean")["loss_opt"]
+    np.testing.assert_allclose(
+        (pred / noise).values, (with_error / law_only).values.reshape(pred.shape), rtol=1e-6
+    )
+    assert float(np.log(pred / noise).std()) > 0.01
+
+
 def fake_fit_draws(draws: int) -> Fit:
     from bayescale.testing import fake_fit
 
@@ -346,7 +370,41 @@ def test_discrepancy_in_spec_files_and_ids():
     )
     assert on.likelihood.discrepancy == Discrepancy(compute=0.01)
     assert on.spec_id != off.spec_id
+    sig = Discrepancy.from_dict({"compute": 0.01, "tokens_per_sigma": 2})
+    assert sig.tokens_per_sigma == 2.0 and sig.active
+    assert Discrepancy.from_dict(sig.to_dict()) == sig
+    assert "params_per_sigma" not in sig.to_dict()
     with pytest.raises(SpecError, match="unknown key"):
         Discrepancy.from_dict({"slope": 1})
     with pytest.raises(SpecError, match="non-negative"):
         Discrepancy(compute=-0.1)
+
+
+def test_discrepancy_per_sigma_scales_with_each_draws_noise():
+    from dataclasses import replace
+
+    from bayescale.analysis.discrepancy import draw_law_error
+    from bayescale.modeling.spec import Discrepancy
+
+    fit = fake_fit_draws(2000)
+    term = Discrepancy(compute=0.01, compute_per_sigma=2.0, tokens_per_sigma=1.0)
+    error = draw_law_error(fit, term, random_seed=3)
+    assert error is not None and error.directions == ("compute", "tokens")
+    z = np.random.default_rng(3).standard_normal((4, *error.slopes["compute"].shape))
+    sigma = fit.posterior["sigma"].transpose("chain", "draw").values
+    np.testing.assert_allclose(
+        error.slopes["compute"].values, np.sqrt(0.01**2 + (2.0 * sigma) ** 2) * z[0]
+    )
+    np.testing.assert_allclose(error.slopes["tokens"].values, sigma * z[3])
+    from bayescale.modeling import _container
+
+    tree = _container.make_tree(
+        {"posterior": fit.posterior.drop_vars("sigma"), "sample_stats": fit.sample_stats}
+    )
+    no_sigma = Fit(tree, fit.spec, fit.runs, fit.info)
+    with pytest.raises(BayescaleError, match="per_sigma"):
+        draw_law_error(no_sigma, term, random_seed=3)
+    assert (
+        draw_law_error(fit, replace(term, compute=0.0, compute_per_sigma=0.0, tokens_per_sigma=0.0))
+        is None
+    )

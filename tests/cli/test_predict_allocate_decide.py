@@ -212,7 +212,9 @@ def test_allocate_prints_a_table_and_writes_out_when_asked(fit_path, tmp_path, c
     code, out, err = run_cli(["allocate", fit_path, "--flops", 1e21, 5.76e23], capsys)
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("# compute-optimal allocation (closed), medians and 90% intervals")
+    assert lines[0].startswith(
+        "# compute-optimal allocation (numeric, predictive), medians and 90% intervals"
+    )
     header = lines[1].split()
     assert header[:4] == ["flops", "params_opt_median", "params_opt_lower", "params_opt_upper"]
     assert header[-3:] == ["extrap_N", "extrap_D", "extrap_C"]
@@ -261,6 +263,23 @@ def test_allocate_inference_tokens(fit_path, tmp_path, capsys):
     assert code == 0, err
     a, b = pd.read_csv(plain), pd.read_csv(served)
     assert b.params_opt_median[0] < a.params_opt_median[0]
+
+
+def test_allocate_and_decide_kind(fit_path, tmp_path, capsys):
+    # the default carries the spec's discrepancy (wider past the data); --kind mean the law alone
+    paths = {k: tmp_path / f"{k}.csv" for k in ("predictive", "mean")}
+    for kind, path in paths.items():
+        args = ["allocate", fit_path, "--flops", 1e25, "--seed", 1, "--out", path]
+        code, _, err = run_cli(args + ([] if kind == "predictive" else ["--kind", kind]), capsys)
+        assert code == 0, err
+    pred, mean = (pd.read_csv(paths[k]) for k in ("predictive", "mean"))
+    width = [np.log(t.loss_opt_upper[0] / t.loss_opt_lower[0]) for t in (pred, mean)]
+    assert width[0] > 1.2 * width[1]
+    code, out, err = run_cli(
+        ["decide", fit_path, "--flops", 1e25, "--candidates", "chinchilla_20", "--kind", "mean"],
+        capsys,
+    )
+    assert code == 0 and "; mean;" in out, err
 
 
 def test_allocate_pooled_has_group_column(pooled_path, tmp_path, capsys):
