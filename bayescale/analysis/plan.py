@@ -13,8 +13,8 @@ draws θ_s. For replicate k pick a draw r_k as the truth and simulate every cand
 outcome from the fit's own predictive noise model: ``log y = log L(x; θ_r) + δ_r(x) +
 σ_r·ε``, ε from the spec's likelihood (Student-t or Normal), and δ the spec's
 :class:`~bayescale.modeling.spec.Discrepancy` (the law's own error beyond the fitted range,
-drawn by :func:`~bayescale.analysis.predict.discrepancy_slopes` and
-:func:`~bayescale.analysis.predict.discrepancy_shift`; 0 inside the range). The posterior
+drawn by :func:`~bayescale.analysis.discrepancy.draw_law_error`, the implementation that
+predictive bands, ``allocate`` and ``decide`` use; 0 inside the range). The posterior
 after the runs is the current one times their likelihood, so the draws are reweighted by
 ``Π_runs p(log y | θ_s)`` (the truth draw itself left out) and the weighted interval of the
 decision quantity is read off; its expected width is the mean over replicates. Replicates
@@ -61,8 +61,8 @@ import xarray as xr
 
 from bayescale.analysis._common import positive_scalar
 from bayescale.analysis.allocate import ALLOCATION_VARS, optimum
+from bayescale.analysis.discrepancy import coordinates, draw_law_error
 from bayescale.analysis.extrapolation import check_models
-from bayescale.analysis.predict import discrepancy_shift, discrepancy_slopes
 from bayescale.constants import FLOPS_PER_PARAM_TOKEN, SAMPLE_DIMS
 from bayescale.exceptions import BayescaleError
 from bayescale.intervals import check_ci
@@ -657,18 +657,18 @@ class _Simulation:
         eps = like.sample_noise(rng, (replicates, len(table)))
         term = like.discrepancy
         shift = np.zeros((replicates, len(table)))
-        if term.active:
-            slopes = discrepancy_slopes(fit, term, rng.spawn(1)[0])
-            flat = xr.Dataset(
-                {k: ("replicate", _flat(slopes[k], index)[truth]) for k in ("scale", "ratio")}
-            )
+        error = draw_law_error(fit, term, random_seed=rng.spawn(1)[0])
+        if error is not None:
+            flat = {
+                k: xr.DataArray(_flat(error.slopes[k], index)[truth], dims="replicate")
+                for k in error.directions
+            }
             inputs = {
                 "params": xr.DataArray(n, dims="candidate"),
                 "tokens": xr.DataArray(d, dims="candidate"),
             }
-            shift = np.asarray(
-                discrepancy_shift(fit, flat, inputs).transpose("replicate", "candidate").values
-            )
+            moved = error.log_shift(coordinates(law, inputs), flat)
+            shift = np.asarray(moved.transpose("replicate", "candidate").values)
         y = mu[:, truth].T + shift + sigma[truth][:, None] * eps  # (R, J)
         loglik = like.logpdf(y[:, :, None], mu=mu[None, :, :], sigma=sigma[None, None, :])
         loglik = np.asarray(loglik, dtype=float)
@@ -678,11 +678,11 @@ class _Simulation:
         if like.dist == "StudentT":
             noise += f" (nu={like.nu:g})"
         noise += ", scale: the posterior sigma"
-        if term.active:
-            noise += (
-                f"; law discrepancy beyond the fitted range {term.compute:g}/decade of compute, "
-                f"{term.ratio:g}/decade of D/N"
+        if error is not None:
+            scales = ", ".join(
+                f"{k} {v:g}" for k, v in term.to_dict().items() if k != "citation" and v
             )
+            noise += f"; law discrepancy beyond the fitted range per decade ({scales})"
         return cls(
             q=q,
             loglik=loglik,
