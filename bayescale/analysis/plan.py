@@ -101,7 +101,9 @@ class PlanResult:
         One row per candidate run, ranked by ``reduction_per_flop`` (best first): ``params``,
         ``tokens``, ``flops`` (the run's cost, 6·N·D), ``width_now`` and ``width_after``
         (expected width of the decision interval, decades: log10 upper / lower), ``reduction``
-        (decades), ``reduction_pct``, ``reduction_per_flop`` (decades per FLOP), ``ess``
+        (decades), ``reduction_pct``, ``reduction_per_flop`` (decades per FLOP),
+        ``reduction_se`` (Monte Carlo standard error of ``reduction``; NaN where linearised:
+        a reduction within about two of it is not told apart from none), ``ess``
         (median effective sample size of the reweighted draws), ``method``, ``rank``.
     batch : pandas.DataFrame
         The recommended runs in the order the greedy search picked them, with the batch's
@@ -250,6 +252,9 @@ def plan(
     rows["reduction"] = now - rows["width_after"]
     rows["reduction_pct"] = 100 * rows["reduction"] / now if now > 0 else 0.0
     rows["reduction_per_flop"] = rows["reduction"] / rows["flops"]
+    rows["reduction_se"] = [
+        _reduction_se(sim, j) if singles[j][2] == "reweight" else np.nan for j in range(len(table))
+    ]
     rows["ess"] = [s[1] for s in singles]
     rows["method"] = [s[2] for s in singles]
     rows["affordable"] = affordable
@@ -473,7 +478,7 @@ def sweep_toml(
     >>> import pandas as pd
     >>> text = sweep_toml(pd.DataFrame({"params": [2e5], "tokens": [1e6]}),
     ...                   defaults={"corpus": "stdlib", "seq_len": 64})
-    >>> print(text.splitlines()[3])
+    >>> print(text.splitlines()[2])
     kind = "list"
     >>> "params = 200000" in text
     True
@@ -697,6 +702,11 @@ class _Simulation:
 
     def width(self, total: np.ndarray) -> tuple[float, float]:
         """Mean width (decades) of the weighted interval and median ESS over replicates."""
+        widths, ess = self.widths(total)
+        return float(np.mean(widths)), ess
+
+    def widths(self, total: np.ndarray) -> tuple[np.ndarray, float]:
+        """Each replicate's width (decades) of the weighted interval; median ESS."""
         total = np.array(total, dtype=float, copy=True)
         total[np.arange(self.replicates), self.truth] = -np.inf
         top = np.max(total, axis=1, keepdims=True)
@@ -709,7 +719,7 @@ class _Simulation:
         cdf = np.cumsum(ws, axis=1) - 0.5 * ws  # mid-point rule
         lo = _interp_rows((1 - self.ci) / 2, cdf, qs)
         hi = _interp_rows((1 + self.ci) / 2, cdf, qs)
-        return float(np.mean(hi - lo)), float(np.median(ess))
+        return hi - lo, float(np.median(ess))
 
     def linear_width(self, now: float, runs: list[int]) -> float:
         """Width after ``runs`` by a linearised Gaussian (Fisher) update of the parameters."""
@@ -729,6 +739,13 @@ class _Simulation:
             return now
         var_after = float(g @ np.linalg.pinv(prec + info) @ g)
         return now * math.sqrt(max(var_after, 0.0) / var_now)
+
+
+def _reduction_se(sim: _Simulation, j: int) -> float:
+    """Monte Carlo standard error of run ``j``'s expected reduction (replicates share outcomes)."""
+    zero = np.zeros((sim.replicates, sim.draws))
+    diff = sim.widths(zero)[0] - sim.widths(sim.loglik[:, j, :])[0]
+    return float(np.std(diff, ddof=1) / math.sqrt(sim.replicates))
 
 
 def _interp_rows(p: float, cdf: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ SHOWN = (
     "reduction",
     "reduction_pct",
     "reduction_per_flop",
+    "reduction_se",
     "ess",
     "method",
 )

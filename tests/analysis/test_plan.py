@@ -49,6 +49,9 @@ def test_plan_ranks_affordable_candidates_and_batch_fits_budget(fit):
     widths = np.r_[r.attrs["width_now"], r.batch["width_after"].to_numpy()]
     assert np.all(np.diff(widths) < 0)
     assert r.attrs["width_after"] < r.attrs["width_now"]
+    reweighted = table.loc[table["method"] == "reweight"]
+    assert len(reweighted) and (reweighted["reduction_se"] > 0).all()
+    assert table.loc[table["method"] == "linear", "reduction_se"].isna().all()
     assert "StudentT" in r.attrs["noise"] and "discrepancy" in r.attrs["noise"]
 
 
@@ -67,6 +70,11 @@ def test_uninformative_runs_change_nothing():
     out = preposterior_width(noisy, runs, target_flops=1e24, replicates=32, random_seed=0)
     assert out["ess"] > 0.95 * 800
     assert abs(out["width_after"] - out["width_now"]) < 0.02 * out["width_now"]
+    ranked = plan(
+        noisy, target_flops=1e24, budget_flops=1e22, candidates=runs, replicates=32, random_seed=0
+    ).candidates
+    # the Monte Carlo error bar tells these null gains apart from real ones
+    assert (ranked["reduction"].abs() < 3 * ranked["reduction_se"]).all()
     lin = preposterior_width(noisy, runs, target_flops=1e24, method="linear", random_seed=0)
     assert abs(lin["width_after"] - lin["width_now"]) < 0.01 * lin["width_now"]
 
