@@ -12,6 +12,21 @@ Targets (issue 2): cold fit <= 0.3 x baseline wall time; warm sampling <= 3 s; R
 ESS_bulk >= 1000, no divergences.
 
 Run: BAYESCALE_DATA=../shared/datasets python benchmarks/fit_speed.py [--bootstrap 1000]
+
+Paired mode (issue 20): ``--pairs N`` alternates fresh-process runs of the commands named by
+``--arm`` and prints per-arm medians of wall and CPU seconds (user + system of the child, all its
+threads), each run beside the 1-minute load average, and the ratios of the medians. Arms:
+
+* ``bayescale``: ``bayescale fit --data epoch_chinchilla --law chinchilla`` with this checkout
+  (warm disk caches);
+* ``bayescale-empty``: the same with empty numba and PyTensor caches (a first fit of a spec);
+* ``tree=PATH``: the same fit with another checkout's code (``PYTHONPATH=PATH``), e.g. the
+  commit before the fast path, for "today's cached fit";
+* ``peer=BIN``: simple-scaling-laws' ``fit`` + ``allocate`` + ``predict`` on the same 240 points
+  (``BIN`` is its ``scaling-laws`` script, installed in its own environment, never a dependency
+  of bayescale), at its defaults (1,000 bootstrap draws).
+
+    python benchmarks/fit_speed.py --pairs 5 --arm bayescale --arm peer=/tmp/peer/bin/scaling-laws
 """
 
 from __future__ import annotations
@@ -159,8 +174,135 @@ def warm_fit() -> dict[str, object]:
     return {"wall_s": wall, "diagnostics": fit.diagnostics()}
 
 
+def _load1() -> float:
+    return os.getloadavg()[0]
+
+
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system of the child) of one command."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def _bayescale_cmd(out: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bayescale",
+        "fit",
+        "--data",
+        "epoch_chinchilla",
+        "--law",
+        "chinchilla",
+        "--seed",
+        "1",
+        "--out",
+        out,
+        "--force",
+        "--quiet",
+    ]
+
+
+def _arm_runner(arm: str, tmp: str, runs) -> object:
+    """A function running one fresh-process repetition of ``arm``: (wall, cpu)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    base_env = dict(os.environ)
+    if arm in ("bayescale", "bayescale-empty") or arm.startswith("tree="):
+        tree = arm.split("=", 1)[1] if arm.startswith("tree=") else here
+
+        def run_bayescale() -> tuple[float, float]:
+            env = dict(base_env, PYTHONPATH=tree)
+            if arm == "bayescale-empty":
+                cache = tempfile.mkdtemp(dir=tmp)
+                env["NUMBA_CACHE_DIR"] = os.path.join(cache, "numba")
+                env["PYTENSOR_FLAGS"] = f"base_compiledir={os.path.join(cache, 'pytensor')}"
+                env["BAYESCALE_CACHE_DIR"] = os.path.join(cache, "bayescale")
+            return _timed(_bayescale_cmd(os.path.join(tmp, "fit.nc")), env)
+
+        return run_bayescale
+    if arm.startswith("peer="):
+        exe = arm.split("=", 1)[1]
+        table = os.path.join(tmp, "peer_runs.csv")
+        points = os.path.join(tmp, "peer_points.csv")
+        import pandas as pd
+
+        pd.DataFrame(
+            {
+                "training_run_id": runs["run_id"],
+                "model_size__params": runs["params"],
+                "dataset_size__tokens": runs["tokens"],
+                "test_loss__cross_entropy": runs["loss"],
+            }
+        ).to_csv(table, index=False)
+        pd.DataFrame(
+            {"model_size__params": [7e10, 1e11, 4e11], "dataset_size__tokens": [1.4e12, 2e12, 8e12]}
+        ).to_csv(points, index=False)
+
+        def run_peer() -> tuple[float, float]:
+            art = os.path.join(tmp, "peer.slaw")
+            import shutil
+
+            shutil.rmtree(art, ignore_errors=True)
+            steps = [
+                [exe, "fit", table, "--law", "separable-power", "-o", art, "--quiet"],
+                [exe, "allocate", art, "--budget", "1e24", "--cost", "power:k=6,a=1,b=1"],
+                [exe, "predict", art, points],
+            ]
+            wall = cpu = 0.0
+            for step in steps:
+                w, c = _timed(step)
+                wall, cpu = wall + w, cpu + c
+            return wall, cpu
+
+        return run_peer
+    raise SystemExit(f"unknown arm {arm!r}")
+
+
+def paired(arms: list[str], pairs: int, runs) -> None:
+    """Alternate fresh-process runs of each arm; print medians, loads and ratios."""
+    import statistics
+
+    results: dict[str, list[tuple[float, float, float]]] = {a: [] for a in arms}
+    with tempfile.TemporaryDirectory() as tmp:
+        runners = {a: _arm_runner(a, tmp, runs) for a in arms}
+        for a in arms:  # one untimed run each: warm disk caches (except the empty arm's)
+            runners[a]()  # type: ignore[operator]
+        for i in range(pairs):
+            order = arms if i % 2 == 0 else arms[::-1]
+            for a in order:
+                load = _load1()
+                wall, cpu = runners[a]()  # type: ignore[operator]
+                results[a].append((wall, cpu, load))
+                print(f"pair {i + 1} {a}: wall {wall:.2f} s, cpu {cpu:.2f} s, load {load:.2f}")
+    med = {
+        a: (
+            statistics.median(r[0] for r in rs),
+            statistics.median(r[1] for r in rs),
+            statistics.median(r[2] for r in rs),
+        )
+        for a, rs in results.items()
+    }
+    for a, (w, c, load) in med.items():
+        print(f"median {a}: wall {w:.2f} s, cpu {c:.2f} s (load median {load:.2f})")
+    ref = arms[-1]
+    for a in arms[:-1]:
+        print(
+            f"ratio {a} / {ref}: wall {med[a][0] / med[ref][0]:.2f}, "
+            f"cpu {med[a][1] / med[ref][1]:.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", type=int, help="paired mode: repetitions per arm")
+    parser.add_argument("--arm", action="append", default=[], help="paired mode: an arm")
     parser.add_argument("--starts", type=int, default=100)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument(
@@ -172,6 +314,9 @@ def main() -> None:
 
     runs = bs.load_dataset("epoch_chinchilla")
     runs = runs.loc[~runs["outlier"]]
+    if args.pairs:
+        paired(args.arm or ["bayescale"], args.pairs, runs)
+        return
     base = baseline(runs, args.starts, args.bootstrap)
     if args.only == "baseline":
         print(f"baseline: {base['wall_s']:.1f} s")

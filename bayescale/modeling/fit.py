@@ -263,7 +263,12 @@ class Fit:
             n_obs = sum(int(v.size) for v in observed.data_vars.values())
             n_samples = int(posterior.sizes["chain"]) * int(posterior.sizes["draw"])
             log_likelihood = n_obs * n_samples <= LOG_LIKELIHOOD_MAX_VALUES
-        if log_likelihood:
+        if log_likelihood and "log_likelihood" in _container.groups(raw):
+            # the fast sampler's expand function computed it with the draws
+            _container.add_group(
+                tree, "log_likelihood", _container.get_group(raw, "log_likelihood")
+            )
+        elif log_likelihood:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 pm.compute_log_likelihood(tree, model=model, progressbar=False)
@@ -384,17 +389,10 @@ class Fit:
         pandas.DataFrame
             One row per scalar quantity.
         """
-        import arviz_stats as azs
-
         ci_prob = check_ci(ci_prob)
         names = var_names or self.param_names()
         post = self.posterior[names]
         q = {name: eti_dims(post[name], ci_prob, skipna=True) for name in names}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rhat = azs.rhat(post, sample_dims=list(SAMPLE_DIMS))
-            ess_b = azs.ess(post, sample_dims=list(SAMPLE_DIMS), method="bulk")
-            ess_t = azs.ess(post, sample_dims=list(SAMPLE_DIMS), method="tail")
         mean = post.mean(dim=list(SAMPLE_DIMS))
         sd = post.std(dim=list(SAMPLE_DIMS))
         rows = []
@@ -409,6 +407,7 @@ class Fit:
                 def get(ds: xr.Dataset, _n: str = name, _s: dict[Any, Any] = sel) -> float:
                     return float(ds[_n].sel(_s).values)
 
+                r_hat, e_bulk, e_tail = self._convergence(name, label, post[name].sel(sel))
                 rows.append(
                     {
                         "param": label,
@@ -417,14 +416,33 @@ class Fit:
                         "upper": get(q[name], "upper"),
                         "mean": get(mean),
                         "sd": get(sd),
-                        "r_hat": get(rhat),
-                        "ess_bulk": get(ess_b),
-                        "ess_tail": get(ess_t),
+                        "r_hat": r_hat,
+                        "ess_bulk": e_bulk,
+                        "ess_tail": e_tail,
                     }
                 )
         table = pd.DataFrame(rows).set_index("param")
         table.attrs["ci_prob"] = ci_prob
         return table
+
+    def _convergence(self, name: str, label: str, draws: xr.DataArray) -> tuple[float, ...]:
+        """R-hat, bulk ESS and tail ESS of one scalar quantity, computed once per posterior.
+
+        numpy estimators of :mod:`bayescale.modeling.diagnostics` (arviz-stats' rank R-hat and
+        bulk ESS exactly; tail ESS at the 5 % and 95 % quantiles).
+        """
+        from bayescale.modeling import diagnostics
+
+        cache: dict[Any, tuple[float, ...]] = self.__dict__.setdefault("_convergence_cache", {})
+        arr = np.ascontiguousarray(draws.transpose(*SAMPLE_DIMS).values, dtype="float64")
+        key = (label, arr.shape, hashlib.sha256(arr.tobytes()).hexdigest())
+        if key not in cache:
+            cache[key] = (
+                diagnostics.rhat(arr),
+                diagnostics.ess_bulk(arr),
+                diagnostics.ess_tail(arr),
+            )
+        return cache[key]
 
     def ensure_log_likelihood(self) -> xr.Dataset:
         """The pointwise log-likelihood group, computed from the posterior when not stored.

@@ -14,6 +14,12 @@ backend): PyTensor caches that kernel on disk, so a fresh process only loads it.
 little per-call overhead in sampling. If nutpie's internals this relies on change, bayescale falls
 back to ``nutpie.compile_pymc_model``.
 
+When the installed nutpie is a version whose compiled core bayescale was written against,
+the chains run through :mod:`bayescale.modeling._fastnuts` instead: the same kernels and
+sampler, without ``import nutpie`` (which imports all of ArviZ and scipy.stats), with the
+pointwise log-likelihood emitted by the expand function alongside the draws. Any other version
+uses ``nutpie.sample`` as above; without nutpie, PyMC's own NUTS runs.
+
 Compiled models are also cached in-process by model structure (spec, data shapes and a hash of
 every constant in the graph), so a second fit of the same spec on a table of the same shape skips
 compilation (data are swapped in with ``with_data``).
@@ -190,11 +196,14 @@ def _initvals_digest(initvals: Mapping[str, Any] | None) -> str:
 
 
 def _constants_digest(model: Any) -> str:
-    """Hash of every constant in the model's log-density and deterministic graphs.
+    """Hash of every constant in the model's random-variable and deterministic graphs.
 
     Families may write data-dependent numbers into the graph as constants rather than as
     ``pm.Data``; two such models then differ although their shapes agree, and must not share a
-    compiled kernel.
+    compiled kernel. The log density is built from these graphs and the variables' transforms
+    (whose bounds are read off the variables' own inputs; numeric attributes of a transform
+    are hashed too), so hashing them, not ``model.logp()``, is enough and avoids building the
+    log-density graph (about 0.3-0.6 s) on every refit.
     """
     import hashlib
 
@@ -206,10 +215,18 @@ def _constants_digest(model: Any) -> str:
         from pytensor.graph.basic import ancestors  # type: ignore[no-redef]
 
     h = hashlib.sha256()
-    for var in ancestors([model.logp(), *model.deterministics]):
+    roots = [*model.basic_RVs, *model.deterministics, *model.potentials]
+    for var in ancestors(roots):
         if isinstance(var, Constant):
             h.update(str(var.type).encode())
             h.update(np.asarray(var.data).tobytes())
+    for rv in model.free_RVs:
+        transform = model.rvs_to_transforms.get(rv)
+        h.update(f"{rv.name}|{type(transform).__qualname__}".encode())
+        for attr, value in sorted(vars(transform).items()) if transform is not None else []:
+            if isinstance(value, int | float | np.ndarray | np.number):
+                h.update(attr.encode())
+                h.update(np.asarray(value, dtype="float64").tobytes())
     return h.hexdigest()
 
 
@@ -285,6 +302,81 @@ def run_nuts(
     return raw
 
 
+def _compiled_key(
+    model: Any, cache_key: tuple[Any, ...], initvals: Mapping[str, Any] | None
+) -> tuple[Any, ...]:
+    shapes = tuple(sorted((k, v.shape) for k, v in _shared_values(model).items()))
+    return (*cache_key, shapes, _constants_digest(model), _initvals_digest(initvals))
+
+
+def _cached(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    entry = _COMPILED.get(key)
+    if entry is None:
+        entry = make()
+        _COMPILED[key] = entry
+        while len(_COMPILED) > _CACHE_SIZE:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
+    return entry
+
+
+def _progress_callback(progress: Progress | None) -> Callable[[Any], None] | None:
+    if progress is None:
+        return None
+
+    def report(states: Any) -> None:
+        progress.update(
+            sum(int(s.finished_draws) for s in states),
+            divergences=sum(int(s.divergences) for s in states),
+        )
+
+    return report
+
+
+def _run_fast(
+    lib: Any,
+    model: Any,
+    *,
+    cache_key: tuple[Any, ...],
+    draws: int,
+    tune: int,
+    chains: int,
+    target_accept: float,
+    random_seed: int | None,
+    cores: int | None,
+    adaptation: str,
+    initvals: Mapping[str, Any] | None,
+    progress: Progress | None,
+) -> Any:
+    """NUTS in nutpie's compiled core, without its Python layer (see :mod:`._fastnuts`)."""
+    from bayescale.modeling import _fastnuts
+
+    key = ("fast", *_compiled_key(model, cache_key, initvals))
+    fm = _cached(
+        key, lambda: _fastnuts.compile_fast(model, initial_point_function(model, initvals))
+    )
+    # the Python-callable log density holds the GIL: one sampler thread (see _run_nuts)
+    cores = cores or 1
+    seed = int(np.random.default_rng(random_seed).integers(2**31))
+    groups = _fastnuts.sample_fast(
+        lib,
+        fm,
+        _shared_values(model),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        seed=seed,
+        target_accept=target_accept,
+        adaptation=_adaptation(adaptation, fm.n_dim),
+        progress=_progress_callback(progress),
+    )
+    from bayescale.modeling import _container
+
+    return _container.make_tree({k: v for k, v in groups.items() if v is not None})
+
+
 def _run_nuts(
     model: Any,
     *,
@@ -303,6 +395,24 @@ def _run_nuts(
 ) -> Any:
     sampler = resolve_sampler(sampler)
     if sampler == "nutpie":
+        from bayescale.modeling import _fastnuts
+
+        lib = _fastnuts.load_lib()
+        if lib is not None:
+            return _run_fast(
+                lib,
+                model,
+                cache_key=cache_key,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                target_accept=target_accept,
+                random_seed=random_seed,
+                cores=cores,
+                adaptation=adaptation,
+                initvals=initvals,
+                progress=progress,
+            )
         import nutpie
 
         shapes = tuple(sorted((k, v.shape) for k, v in _shared_values(model).items()))
