@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         nargs="+",
         help="budgets of the allocation table (default 1e21 ... 1e25)",
     )
+    p.add_argument(
+        "--backtest",
+        help="rows written by `bayescale backtest --out` (CSV): adds a back-test section "
+        "(coverage, interval score, width per extrapolation factor; calibration curve)",
+    )
     add_quiet(p)
     p.set_defaults(func=run)
 
@@ -40,10 +45,24 @@ def run(args: argparse.Namespace) -> int:
     from bayescale.report import STANDARD_BUDGETS, write_report
 
     t0 = time.perf_counter()
+    rows = None
+    if args.backtest:
+        from pathlib import Path
+
+        from bayescale.cli.predict import read_points
+        from bayescale.exceptions import BayescaleError
+
+        if not Path(args.backtest).is_file():
+            raise BayescaleError(f"--backtest {args.backtest}: no such file")
+        rows = read_points(args.backtest)
     fit = load_fit(args.fit)
     say(f"drawing the report of {args.fit} ({fit!r})", quiet=args.quiet)
     path = write_report(
-        fit, args.out, budgets=tuple(args.flops or STANDARD_BUDGETS), ci_prob=args.ci
+        fit,
+        args.out,
+        budgets=tuple(args.flops or STANDARD_BUDGETS),
+        ci_prob=args.ci,
+        backtest=rows,
     )
     say(f"wrote {path} in {time.perf_counter() - t0:.1f} s", quiet=args.quiet)
     return 0

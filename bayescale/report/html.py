@@ -208,7 +208,10 @@ def _allocation_section(fit: Any, budgets: Sequence[float], ci_prob: float) -> s
     from bayescale.plots._draws import REFERENCE_FITS, reference_allocation
 
     try:
-        frame = to_frame(allocate(fit, flops=list(budgets), ci_prob=ci_prob), ci_prob)
+        # the default (predictive) allocation, its law-error draws seeded so a page is
+        # reproducible
+        ds = allocate(fit, flops=list(budgets), ci_prob=ci_prob, random_seed=0)
+        frame = to_frame(ds, ci_prob)
     except BayescaleError as exc:
         return (
             "<h2 id=allocation>Compute-optimal allocations</h2>"
@@ -248,13 +251,74 @@ def _allocation_section(fit: Any, budgets: Sequence[float], ci_prob: float) -> s
     return (
         "<h2 id=allocation>Compute-optimal allocations</h2>"
         f"<p>Posterior medians with {ci_prob:.0%} intervals of the allocation that minimises the "
-        "fitted law under C = 6·N·D, for standard budgets.</p>"
+        "fitted law under C = 6·N·D, for standard budgets"
+        + (
+            ", each posterior draw with its own error of the law past the fitted range (the "
+            "spec's discrepancy; kind='predictive')"
+            if ds.attrs.get("law_error")
+            else ""
+        )
+        + ".</p>"
         + _table(shown)
         + "<h3>The same budgets under published fits</h3>"
         + _table(ref)
         + "<ul class=cite>"
         + "".join(notes)
         + "</ul>"
+    )
+
+
+def _backtest_section(rows: pd.DataFrame) -> str:
+    """Coverage, interval score and width of back-test rows, and their calibration curve."""
+    from bayescale.analysis.backtest import calibration, summarize_backtest
+    from bayescale.plots.checks import plot_calibration
+
+    try:
+        summary = summarize_backtest(rows, by=("model", "factor_bin"))
+        curve = calibration(rows)
+    except (BayescaleError, KeyError) as exc:
+        return (
+            "<h2 id=backtest>Back-test</h2>"
+            "<p class=note>Not shown: the back-test rows cannot be scored "
+            f"({html.escape(str(exc))}); give the rows written by "
+            "<code>bayescale backtest --out</code>.</p>"
+        )
+    cols = {
+        "n": "runs scored",
+        "coverage_50": "50 % band coverage",
+        "coverage_90": "90 % band coverage",
+        "interval_score_90": "interval score (90 %)",
+        "mean_width_90": "mean 90 % width",
+        "median_abs_rel_error": "median |rel. error|",
+        "bias": "bias",
+    }
+    shown = pd.DataFrame(
+        {
+            label: [
+                _num(v, 3) if key in ("n", "coverage_50", "coverage_90") else f"{v:.2%}"
+                for v in summary[key]
+            ]
+            for key, label in cols.items()
+        }
+    )
+    shown.insert(0, "extrapolation", [f"{f:g}×" for f in summary["factor_bin"]])
+    shown.insert(0, "model", [html.escape(str(m)) for m in summary["model"]])
+    fig, axes = _figure(height=4.0)
+    plot_calibration(curve, ax=axes[0])
+    tables = sorted({str(t) for t in rows["table"]}) if "table" in rows else []
+    return (
+        "<h2 id=backtest>Back-test</h2>"
+        "<p>Fits below compute cuts, scored on the held-out larger runs"
+        + (f" of {html.escape(', '.join(tables))}" if tables else "")
+        + ": coverage of the 50 % and 90 % predictive bands (nominal 0.5 and 0.9), the interval "
+        "score of the 90 % band (its width plus 20× any miss, relative to the loss; lower is "
+        "better), the band's mean width and the median's error, by extrapolation factor "
+        "(held-out compute over the largest fitted compute).</p>"
+        + _table(shown, index=False)
+        + f'<figure id="fig-calibration"><img alt="calibration" src="data:image/png;base64,'
+        f'{_png(fig)}"><figcaption>Nominal against empirical coverage of central predictive '
+        "bands, per extrapolation factor (a calibrated model lies on the diagonal).</figcaption>"
+        "</figure>"
     )
 
 
@@ -373,6 +437,7 @@ def render_report(
     ci_prob: float | None = None,
     figures: Sequence[str] | None = None,
     title: str | None = None,
+    backtest: pd.DataFrame | None = None,
 ) -> str:
     """The report of ``fit`` as one HTML string (no external resources).
 
@@ -390,6 +455,10 @@ def render_report(
         (e.g. an allocation for a law without N and D) is replaced by a note saying why.
     title : str, optional
         Page title (default: law and dataset).
+    backtest : pandas.DataFrame, optional
+        Rows of :func:`bayescale.analysis.backtest.backtest` (or the CSV of ``bayescale
+        backtest --out``); when given, a back-test section shows their coverage, interval score
+        and width per extrapolation factor and the calibration curve.
 
     Returns
     -------
@@ -406,6 +475,8 @@ def render_report(
     parts = [_summary_section(fit, ci_prob)]
     parts.append(_published_section(fit, ci_prob))
     parts.append(_allocation_section(fit, budgets, ci_prob))
+    if backtest is not None:
+        parts.append(_backtest_section(backtest))
     figs = ["<h2 id=figures>Figures</h2>"]
     for key in keys:
         caption, draw = FIGURES[key]
@@ -433,6 +504,7 @@ def render_report(
             ("diagnostics", "Diagnostics"),
             ("published", "Published fits"),
             ("allocation", "Allocations"),
+            *((("backtest", "Back-test"),) if backtest is not None else ()),
             ("figures", "Figures"),
             ("provenance", "Provenance"),
         )
@@ -457,6 +529,7 @@ def write_report(
     ci_prob: float | None = None,
     figures: Sequence[str] | None = None,
     title: str | None = None,
+    backtest: pd.DataFrame | None = None,
 ) -> Path:
     """Write the report of ``fit`` to ``path`` atomically; see :func:`render_report`.
 
@@ -465,7 +538,9 @@ def write_report(
     pathlib.Path
         The written file.
     """
-    text = render_report(fit, budgets=budgets, ci_prob=ci_prob, figures=figures, title=title)
+    text = render_report(
+        fit, budgets=budgets, ci_prob=ci_prob, figures=figures, title=title, backtest=backtest
+    )
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

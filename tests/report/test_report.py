@@ -232,3 +232,55 @@ def test_pooled_fit_report():
     assert "<th>alpha[a]</th>" in page and "<th>alpha[b]</th>" in page
     assert page.count("<td>a</td>") == 2 and page.count("<td>b</td>") == 2  # one row per budget
     assert "family: a, b" in page  # provenance names the pooling
+
+
+def test_backtest_section_from_rows(tmp_path):
+    import pandas as pd
+
+    from bayescale.analysis.backtest import score_draws
+
+    rng = np.random.default_rng(0)
+    loss = np.exp(rng.normal(1.0, 0.02, 40))
+    draws = np.log(loss)[:, None] + 0.02 * rng.standard_normal((40, 400))
+    rows = pd.concat(
+        [
+            pd.DataFrame(
+                {"table": "t", "model": "chinchilla:predictive", "factor_bin": [3.0, 10.0] * 20}
+            ),
+            score_draws(draws, loss),
+        ],
+        axis=1,
+    )
+    fit = fake_fit("chinchilla", draws=100)
+    assert "id=backtest>" not in render_report(fit, figures=[])
+    page = render_report(fit, figures=[], backtest=rows)
+    assert "id=backtest>" in page and 'href="#backtest"' in page
+    assert 'id="fig-calibration"' in page and len(IMG.findall(page)) == 1
+    table = page[page.index("id=backtest>") :]
+    assert "10×" in table and "3×" in table
+    cov = float(rows.loc[rows.factor_bin == 3.0, "inside_90"].mean())
+    assert f"{cov:.3g}" in table
+    bad = render_report(fit, figures=[], backtest=rows.drop(columns=["pit"]))
+    assert "Not shown" in bad[bad.index("id=backtest>") :]
+    # the CLI reads the rows from a CSV
+    from bayescale.cli import main
+
+    csv, fit_path, out = tmp_path / "rows.csv", tmp_path / "fit.nc", tmp_path / "r.html"
+    rows.to_csv(csv, index=False)
+    fit.save(fit_path)
+    code = main(["report", str(fit_path), "--out", str(out), "--backtest", str(csv), "--quiet"])
+    assert code == 0 and "id=backtest>" in out.read_text()
+    assert (
+        main(
+            [
+                "report",
+                str(fit_path),
+                "--out",
+                str(out),
+                "--force",
+                "--backtest",
+                str(tmp_path / "none.csv"),
+            ]
+        )
+        == 2
+    )
