@@ -31,7 +31,8 @@ def test_graph_mean_equals_numpy_law(name):
 
     law = get_law(name)
     runs = synthetic_runs(name, n=25, seed=3)
-    model, info = build_model(load_spec(name), runs)
+    # the reference geometry (the anchored one is checked against it in test_anchored.py)
+    model, info = build_model(load_spec(name).with_options(geometry="reference"), runs)
     values = dict(law.published)
     point = _point(model, law, values, info.scales)
     replace = {rv: pt.constant(np.asarray(point[rv.name], dtype=float)) for rv in model.free_RVs}
@@ -49,7 +50,7 @@ def test_prefactor_prior_is_the_spec_prior_on_the_prefactor():
     import pymc as pm
 
     runs = synthetic_runs("chinchilla", n=20, seed=1)
-    spec = load_spec("chinchilla")
+    spec = load_spec("chinchilla").with_options(geometry="reference")
     model, _ = build_model(spec, runs)
     prior = pm.sample_prior_predictive(draws=4000, model=model, random_seed=2, var_names=["A"])
     log_a = np.log(prior.prior["A"].values.ravel())
