@@ -84,7 +84,8 @@ def _interval(fit: Any, target: float, ci: float = 0.9) -> tuple[float, float]:
     from bayescale.analysis.allocate import allocate
     from bayescale.intervals import eti
 
-    n = allocate(fit, flops=target)["params_opt"].values.ravel()
+    # kind="mean": the posterior of the law's optimum, the interval plan values (see plan.py)
+    n = allocate(fit, flops=target, kind="mean")["params_opt"].values.ravel()
     lo, _, hi = eti(n, ci)
     return float(lo), float(hi)
 

@@ -32,8 +32,10 @@ unit scale, 1 for Normal, (ν+1)/(ν+3) for Student-t, computed from the form it
 width scaled by ``sqrt(gᵀ Σ_after g / gᵀ Σ g)``. Each row states which method gave it.
 
 Not modelled: a new run extends the fitted range, which would shrink the discrepancy of
-predictions beyond it; the allocation's interval here is the posterior of the law's optimum
-(the discrepancy only widens the simulated outcomes).
+predictions beyond it. The interval valued here is the posterior of the law's optimum,
+``allocate(fit, flops=target, kind="mean")``, not ``allocate``'s default
+``kind="predictive"``, which adds the law's error beyond the fitted range (the discrepancy
+only widens the simulated outcomes).
 
 Examples
 --------
