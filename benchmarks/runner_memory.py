@@ -8,6 +8,9 @@ file-backed resident memory (``RssAnon``, ``RssFile``). The file is deleted afte
     PYTHONPATH=. python benchmarks/runner_memory.py            # 2 GB, the issue's check
     PYTHONPATH=. python benchmarks/runner_memory.py --gb 0.5 --steps 20
 
+The same run on a 0.02 GB file follows (``--baseline-gb``), so that what the corpus costs is
+told apart from what torch and the model cost.
+
 Needs torch (the runner extra).
 """
 
@@ -61,42 +64,58 @@ def make_file(folder: Path, gb: float, vocab: int = 50257) -> Path:
     return path
 
 
+def measure(folder: Path, gb: float, steps: int) -> dict:
+    """Write a token file of ``gb`` GB in ``folder``, train on it in a fresh process."""
+    t0 = time.perf_counter()
+    path = make_file(folder, gb)
+    size = path.stat().st_size
+    print(
+        f"token file: {size / 1e9:.2f} GB ({size // 2:,} tokens), "
+        f"written in {time.perf_counter() - t0:.1f} s"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), str(steps)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    path.unlink()
+    if proc.returncode:
+        sys.exit(f"training failed:\n{proc.stderr[-3000:]}")
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    st = res["status"]
+    mb = 1 / 2**20
+    print(
+        f"  trained {steps} steps in {res['wall_s']:.1f} s, loss {res['loss']:.3f}, "
+        f"vocab {res['vocab']}; peak RSS (VmHWM) {st['VmHWM'] * mb:.0f} MiB "
+        f"(at the end: anon {st['RssAnon'] * mb:.0f} + file-backed {st['RssFile'] * mb:.0f} MiB)"
+    )
+    return {"size": size, **st}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gb", type=float, default=2.0, help="token file size in GB")
+    ap.add_argument(
+        "--baseline-gb", type=float, default=0.02, help="the same run on a small file (0: skip)"
+    )
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--dir", default=None, help="where to write the file (default: /tmp)")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bayescale-mem-", dir=args.dir))
     try:
-        t0 = time.perf_counter()
-        path = make_file(folder, args.gb)
-        size = path.stat().st_size
-        print(
-            f"token file: {size / 1e9:.2f} GB ({size // 2:,} tokens), "
-            f"written in {time.perf_counter() - t0:.1f} s"
-        )
-        proc = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path), str(args.steps)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode:
-            sys.exit(f"training failed:\n{proc.stderr[-3000:]}")
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
-        st = res["status"]
-        mb = 1 / 2**20
-        print(
-            f"trained {args.steps} steps in {res['wall_s']:.1f} s, loss {res['loss']:.3f}, "
-            f"vocab {res['vocab']}"
-        )
-        print(
-            f"peak RSS (VmHWM): {st['VmHWM'] * mb:.0f} MiB  "
-            f"(at the end: RSS {st['VmRSS'] * mb:.0f} MiB = anon {st['RssAnon'] * mb:.0f} "
-            f"+ file-backed {st['RssFile'] * mb:.0f} MiB)"
-        )
-        print(f"file / peak RSS: {size / st['VmHWM']:.1f}x; under 1 GiB: {st['VmHWM'] < 2**30}")
+        big = measure(folder, args.gb, args.steps)
+        mib = 2**20
+        print(f"peak RSS / 1 GiB: {big['VmHWM'] / 2**30:.2f}; under 1 GiB: {big['VmHWM'] < 2**30}")
+        if args.baseline_gb > 0:
+            small = measure(folder, args.baseline_gb, args.steps)
+            extra = (big["VmHWM"] - small["VmHWM"]) / mib
+            print(
+                f"the {big['size'] / 1e9:.2f} GB file adds {extra:+.0f} MiB to the peak of the "
+                f"same run on {small['size'] / 1e9:.2f} GB "
+                f"(anon at the end {(big['RssAnon'] - small['RssAnon']) / mib:+.0f} MiB): "
+                "what is left is torch and the model, whatever the corpus"
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

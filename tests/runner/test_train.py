@@ -65,6 +65,10 @@ def test_stdlib_split_and_sampler() -> None:
     np.testing.assert_array_equal(a, c.batch_indices(7, 8, 64, seed=3))
     assert not np.array_equal(a, c.batch_indices(7, 8, 64, seed=4))
     assert load_corpus("stdlib") is c  # cached in-process
+    # the data order is rng.permutation's (rows made before the 4-byte permutation reproduce)
+    n = c.n_windows(64)
+    expected = np.random.default_rng([3, 0]).permutation(n)[7 * 8 + np.arange(8)] * 64
+    np.testing.assert_array_equal(a, expected)
 
 
 def test_text_corpus_epochs_cover_every_window_once(tmp_path: Path) -> None:
