@@ -112,6 +112,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sweep copies, e.g. the sweep that trained the fitted runs",
     )
     p.add_argument("--sweep-name", default="plan", help="[sweep] name of --sweep-out")
+    p.add_argument(
+        "--sweep-seed",
+        type=count(0),
+        default=0,
+        help="training seed of the written runs (default 0); give each round its own, so a "
+        "planned run the runner rounds onto an already trained one is trained anew, not skipped",
+    )
     add_seed(p, "seed of the simulated outcomes", default=0)
     add_table_output(p, what="the ranked candidates")
     add_quiet(p)
@@ -254,6 +261,7 @@ def run(args: argparse.Namespace) -> int:
             result.batch,
             name=args.sweep_name,
             defaults=defaults,
+            seeds=(args.sweep_seed,),
             comment=(
                 f"written by `bayescale plan {Path(args.fit).name}`: {result.summary()}\n"
                 "params is the total parameter count: the runner trains the depth whose count "

@@ -56,14 +56,15 @@ def test_plan_prints_ranking_and_batch_and_writes_the_sweep(fit_path, tmp_path, 
     table = pd.read_csv(out)
     assert len(table) == 9 and list(table["rank"]) == list(range(1, 10))
     config = tomllib.loads(sweep.read_text())
-    assert config["sweep"]["kind"] == "list"
+    assert config["sweep"]["kind"] == "list" and config["sweep"]["seeds"] == [0]
     assert config["defaults"]["corpus"] == "stdlib" and config["defaults"]["seq_len"] == 64
     assert all({"params", "tokens"} == set(run) for run in config["list"])
     # written again only with --force (both outputs are checked before any work)
     out.unlink()
     assert main(args) == 2
     assert "--sweep-out" in capsys.readouterr().err and not out.exists()
-    assert main([*args, "--force"]) == 0
+    assert main([*args, "--force", "--sweep-seed", "2"]) == 0
+    assert tomllib.loads(sweep.read_text())["sweep"]["seeds"] == [2]
 
 
 def test_plan_json_and_candidates_file(fit_path, tmp_path, capsys):

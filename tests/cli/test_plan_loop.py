@@ -101,6 +101,8 @@ def test_two_rounds_of_run_fit_plan(tmp_path, capsys):
                 str(start),
                 "--sweep-name",
                 f"round{round_}",
+                "--sweep-seed",
+                str(round_),
                 "--quiet",
             ]
         )
