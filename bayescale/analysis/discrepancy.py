@@ -29,10 +29,10 @@ Examples
 >>> err = draw_law_error(fit, Discrepancy(params=0.02, tokens=0.02), random_seed=1)
 >>> sorted(err.slopes.data_vars)
 ['params', 'tokens']
->>> top = 10 ** err.bounds["params"][1]
->>> shift = err.log_shift(coordinates(fit.law, {"params": 100 * top, "tokens": 1e12}))
->>> round(float(shift.std()) / 0.02, 1)  # two decades past the largest fitted N (and D)
-2.8
+>>> top_n, top_d = (10 ** err.bounds[k][1] for k in ("params", "tokens"))
+>>> shift = err.log_shift(coordinates(fit.law, {"params": 100 * top_n, "tokens": 100 * top_d}))
+>>> round(float(shift.std()) / 0.02, 1)  # two decades past both: sqrt(2² + 2²) ≈ 2.8 expected
+3.0
 """
 
 from __future__ import annotations
